@@ -1,0 +1,73 @@
+"""Argument validation shared by the modules.
+
+Every check raises at construction or trace time with a message naming the
+argument, what was expected and what was received.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected a positive int, got {value!r} ({type(value).__name__})")
+    if value <= 0:
+        raise ValueError(f"{name}: expected a positive int, got {value}")
+    return int(value)
+
+
+def check_alpha(alpha: Any) -> float | int:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha: expected a non-negative real number, got {alpha!r} ({type(alpha).__name__})")
+    if not np.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"alpha: expected a finite non-negative real number, got {alpha}")
+    return alpha
+
+
+def n_hidden_for(alpha: float | int, n_visible: int) -> int:
+    # NetKet's rule, kept verbatim so that sizes agree for fractional alpha.
+    return int(alpha * n_visible)
+
+
+def check_param_dtype(param_dtype: Any) -> np.dtype:
+    """Returns the dtype, refusing integer dtypes and 64-bit dtypes without x64."""
+    try:
+        dtype = jnp.dtype(param_dtype)
+    except TypeError as err:
+        raise TypeError(f"param_dtype: expected a floating or complex dtype, got {param_dtype!r}") from err
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        raise TypeError(f"param_dtype: expected a floating or complex dtype, got {dtype}")
+    check_dtype_available("param_dtype", dtype)
+    return dtype
+
+
+def check_dtype_available(name: str, dtype: np.dtype) -> None:
+    # With x64 off JAX would quietly store float64 parameters as float32.
+    if jax.dtypes.canonicalize_dtype(dtype) != dtype:
+        raise ValueError(
+            f"{name}: {dtype} needs 64-bit mode, which is disabled. Enable it with "
+            "jax.config.update('jax_enable_x64', True) (or JAX_ENABLE_X64=1) before "
+            f"creating arrays, or pass {name}=jnp.float32 / jnp.complex64."
+        )
+
+
+def check_last_dim(name: str, shape: tuple[int, ...], expected: int, what: str) -> None:
+    if len(shape) == 0 or shape[-1] != expected:
+        raise ValueError(
+            f"{name}: expected shape (*batch, {what}) with {what}={expected}, got shape {tuple(shape)}"
+        )
+
+
+def check_numeric(name: str, x: Any, *, allow_complex: bool) -> None:
+    dtype = getattr(x, "dtype", None)
+    ok_kinds = "iuf" + ("c" if allow_complex else "")
+    if dtype is None or np.dtype(dtype).kind not in ok_kinds:
+        kind = "an integer, floating" + (" or complex" if allow_complex else "") + " array"
+        got = f"dtype {dtype}" if dtype is not None else type(x).__name__
+        raise TypeError(f"{name}: expected {kind}, got {got}")

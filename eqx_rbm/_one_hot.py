@@ -1,0 +1,131 @@
+"""One-hot encoding of local quantum numbers, with a check for unknown states."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from beartype import beartype
+from jaxtyping import Array, Inexact, Real, jaxtyped
+
+from ._checks import check_dtype_available, check_numeric, check_positive_int
+
+
+def _check_local_states(local_states: Any, n_classes: int) -> tuple[float | int, ...]:
+    if local_states is None:
+        return tuple(range(n_classes))
+    if not isinstance(local_states, Sequence | np.ndarray | jax.Array):
+        raise TypeError(f"local_states: expected a sequence of {n_classes} numbers, got {local_states!r}")
+    states = np.asarray(local_states)
+    if states.ndim != 1 or states.dtype.kind not in "iuf":
+        raise TypeError(
+            f"local_states: expected a 1-D sequence of {n_classes} real numbers, got {local_states!r}"
+        )
+    if len(states) != n_classes:
+        raise ValueError(
+            f"local_states: expected {n_classes} values (n_classes={n_classes}), "
+            f"got {len(states)}: {tuple(states.tolist())}"
+        )
+    if not np.all(np.isfinite(states)):
+        raise ValueError(f"local_states: expected finite values, got {tuple(states.tolist())}")
+    values, counts = np.unique(states, return_counts=True)
+    if np.any(counts > 1):
+        raise ValueError(f"local_states: values must be distinct, got duplicates {tuple(values[counts > 1].tolist())}")
+    # Plain Python numbers keep the module hashable and its repr readable.
+    return tuple(states.tolist())
+
+
+class OneHot(eqx.Module):
+    """One-hot encoding of each site's local state, in NetKet's feature order.
+
+    A site holding the $c$-th entry of `local_states` becomes the feature vector
+    $e_c$ of length `n_classes`; features are laid out site-major, so feature
+    `site * n_classes + c` is 1 for that site. The layer has no parameters.
+
+    Unlike `jax.nn.one_hot` (and hence NetKet's `RBMMultiVal`), a value that is
+    not one of `local_states` is an error rather than a row of zeros: eagerly a
+    `ValueError` naming the value and its position, under `jax.jit` a runtime
+    error raised through `equinox.error_if`.
+
+    ```python
+    import jax.numpy as jnp
+    from eqx_rbm import OneHot
+
+    spin_one = OneHot(3, local_states=(-2, 0, 2))
+    spin_one(jnp.array([2, -2]))  # [0., 0., 1., 1., 0., 0.]
+    ```
+    """
+
+    n_classes: int = eqx.field(static=True)
+    local_states: tuple[float | int, ...] = eqx.field(static=True)
+    dtype: Any = eqx.field(static=True)
+
+    def __init__(self, n_classes: int, *, local_states: Sequence[float] | None = None, dtype: Any = None):
+        """**Arguments:**
+
+        - `n_classes`: number of values a site can take, at least 2.
+        - `local_states`: those values, in order; the default is
+          `0, 1, ..., n_classes - 1`, which is what NetKet assumes. Spin-1/2 in
+          NetKet's convention is `(-1, 1)`, spin-1 is `(-2, 0, 2)`.
+        - `dtype`: dtype of the output features; the default is JAX's default
+          floating dtype (float64 with x64 enabled, float32 otherwise).
+        """
+        n_classes = check_positive_int("n_classes", n_classes)
+        if n_classes < 2:
+            raise ValueError(f"n_classes: expected at least 2 classes, got {n_classes}")
+        self.n_classes = n_classes
+        self.local_states = _check_local_states(local_states, n_classes)
+        if dtype is not None:
+            dtype = jnp.dtype(dtype)
+            check_dtype_available("dtype", dtype)
+        self.dtype = dtype
+
+    @jaxtyped(typechecker=beartype)
+    def __call__(self, x: Real[Array | np.ndarray, "*batch n_sites"]) -> Inexact[Array, "*batch n_features"]:
+        """**Arguments:**
+
+        - `x`: local states of shape `(*batch, n_sites)`, integer or floating.
+
+        **Returns:**
+
+        Features of shape `(*batch, n_sites * n_classes)` and dtype `self.dtype`.
+        """
+        check_numeric("x", x, allow_complex=False)
+        match = self.matches(x)
+        valid = jnp.any(match, axis=-1)
+        if isinstance(x, jax.core.Tracer):
+            match = eqx.error_if(
+                match,
+                ~jnp.all(valid),
+                f"OneHot: x holds a value that is not one of local_states={self.local_states}",
+            )
+        else:
+            self._raise_on_unknown(np.asarray(x), np.asarray(valid))
+        dtype = self.dtype if self.dtype is not None else jnp.result_type(float)
+        return match.astype(dtype).reshape(*match.shape[:-2], -1)
+
+    def matches(self, x: Array | np.ndarray) -> jax.Array:
+        """Boolean array of shape `(*batch, n_sites, n_classes)`: site equals state."""
+        x = jnp.asarray(x)
+        states = jnp.asarray(self.local_states, dtype=x.dtype if self._exact_in(x.dtype) else None)
+        return x[..., None] == states
+
+    def _exact_in(self, dtype: np.dtype) -> bool:
+        # Compare in x's dtype only where every local state is exactly representable
+        # there; otherwise compare after promotion, so 0.5 never matches an integer.
+        states = np.asarray(self.local_states)
+        return bool(np.all(states.astype(dtype) == states))
+
+    def _raise_on_unknown(self, x: np.ndarray, valid: np.ndarray) -> None:
+        if valid.all():
+            return
+        bad = np.argwhere(~valid)
+        index = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"x: expected every value to be one of local_states={self.local_states}, "
+            f"got {x[index].item()!r} at index {index} ({len(bad)} unknown value(s) in total)"
+        )
