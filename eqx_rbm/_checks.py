@@ -6,6 +6,7 @@ argument, what was expected and what was received.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -25,9 +26,10 @@ def check_positive_int(name: str, value: Any) -> int:
 def check_alpha(alpha: Any) -> float | int:
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
         raise TypeError(f"alpha: expected a non-negative real number, got {alpha!r} ({type(alpha).__name__})")
-    if not np.isfinite(alpha) or alpha < 0:
+    if not math.isfinite(float(alpha)) or alpha < 0:
         raise ValueError(f"alpha: expected a finite non-negative real number, got {alpha}")
-    return alpha
+    # Plain Python numbers keep the static configuration hashable and printable.
+    return int(alpha) if isinstance(alpha, numbers.Integral) else float(alpha)
 
 
 def n_hidden_for(alpha: float | int, n_visible: int) -> int:

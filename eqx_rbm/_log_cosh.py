@@ -13,11 +13,8 @@ _LOG2 = math.log(2.0)  # a Python float keeps float32 inputs in float32
 
 @jax.custom_jvp
 def _log_cosh(x: Array) -> Array:
-    if jnp.issubdtype(x.dtype, jnp.complexfloating):
-        # signbit (not `< 0`) so that -0.0 flips exactly as in NetKet.
-        z = jnp.where(jnp.signbit(x.real), -x, x)
-    else:
-        z = jnp.abs(x)
+    # For complex x, signbit (not `< 0`) so that -0.0 flips exactly as in NetKet.
+    z = jnp.where(jnp.signbit(x.real), -x, x) if jnp.iscomplexobj(x) else jnp.abs(x)
     return z + jnp.log1p(jnp.exp(-2 * z)) - _LOG2
 
 

@@ -10,7 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from beartype import beartype
-from jaxtyping import Array, Inexact, Real, jaxtyped
+from jax.core import Tracer
+from jaxtyping import Array, Num, Real, jaxtyped
 
 from ._checks import check_dtype_available, check_numeric, check_positive_int
 
@@ -34,7 +35,9 @@ def _check_local_states(local_states: Any, n_classes: int) -> tuple[float | int,
         raise ValueError(f"local_states: expected finite values, got {tuple(states.tolist())}")
     values, counts = np.unique(states, return_counts=True)
     if np.any(counts > 1):
-        raise ValueError(f"local_states: values must be distinct, got duplicates {tuple(values[counts > 1].tolist())}")
+        raise ValueError(
+            f"local_states: values must be distinct, got duplicates {tuple(values[counts > 1].tolist())}"
+        )
     # Plain Python numbers keep the module hashable and its repr readable.
     return tuple(states.tolist())
 
@@ -85,7 +88,7 @@ class OneHot(eqx.Module):
         self.dtype = dtype
 
     @jaxtyped(typechecker=beartype)
-    def __call__(self, x: Real[Array | np.ndarray, "*batch n_sites"]) -> Inexact[Array, "*batch n_features"]:
+    def __call__(self, x: Real[Array | np.ndarray, "*batch n_sites"]) -> Num[Array, "*batch n_features"]:
         """**Arguments:**
 
         - `x`: local states of shape `(*batch, n_sites)`, integer or floating.
@@ -97,7 +100,7 @@ class OneHot(eqx.Module):
         check_numeric("x", x, allow_complex=False)
         match = self.matches(x)
         valid = jnp.any(match, axis=-1)
-        if isinstance(x, jax.core.Tracer):
+        if isinstance(x, Tracer):
             match = eqx.error_if(
                 match,
                 ~jnp.all(valid),

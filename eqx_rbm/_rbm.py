@@ -29,7 +29,9 @@ default_init: Initializer = jax.nn.initializers.normal(stddev=0.01)
 """Normal with standard deviation 0.01: NetKet's default for every RBM parameter."""
 
 
-def _initialise(name: str, init: Initializer, key: PRNGKeyArray, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+def _initialise(
+    name: str, init: Initializer, key: PRNGKeyArray, shape: tuple[int, ...], dtype: np.dtype
+) -> Array:
     value = jnp.asarray(init(key, shape, dtype))
     if value.shape != shape:
         raise ValueError(f"{name}: the initializer returned shape {value.shape}, expected {shape}")

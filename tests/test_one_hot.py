@@ -1,0 +1,146 @@
+"""OneHot: feature order, local states, dtypes, shape rules and unknown values."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import hypothesis.extra.numpy as hnp
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import require
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eqx_rbm import OneHot
+
+
+def test_default_states_match_jax_one_hot_in_site_major_order():
+    x = jnp.array([[0, 2, 1], [1, 1, 0]])
+    features = OneHot(3)(x)
+    assert features.shape == (2, 9)
+    expected = jax.nn.one_hot(x, 3).reshape(2, 9)
+    np.testing.assert_array_equal(np.asarray(features), np.asarray(expected))
+    # Feature site * n_classes + class is set.
+    assert features[0, 0 * 3 + 0] == 1 and features[0, 1 * 3 + 2] == 1 and features[0, 2 * 3 + 1] == 1
+
+
+def test_matches_netkets_encoding_inside_rbm_multival():
+    # NetKet's RBMMultiVal encodes through jax.nn.one_hot followed by a reshape; the
+    # parity tests of RBMMultiVal pin the full model, this pins the encoding itself.
+    require("netket")
+    x = np.random.default_rng(0).integers(0, 4, size=(3, 5))
+    ours = OneHot(4)(jnp.asarray(x))
+    theirs = jax.nn.one_hot(jnp.asarray(x), 4).reshape(3, 20)
+    np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+@pytest.mark.parametrize(
+    ("local_states", "x", "classes"),
+    [
+        ((-2, 0, 2), [2, -2, 0], [2, 0, 1]),
+        ((-1, 1), [1.0, -1.0, -1.0], [1, 0, 0]),
+        ((0.5, -0.5), [-0.5, 0.5], [1, 0]),
+        ((3, 1, 2), [1, 2, 3], [1, 2, 0]),
+    ],
+)
+def test_local_states_select_classes_in_their_order(local_states, x, classes):
+    n = len(local_states)
+    features = np.asarray(OneHot(n, local_states=local_states)(jnp.asarray(x)))
+    expected = np.eye(n)[classes].reshape(-1)
+    np.testing.assert_array_equal(features, expected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3),
+    n_sites=st.integers(1, 5),
+    n_classes=st.integers(2, 5),
+    seed=st.integers(0, 2**16),
+)
+def test_shape_rule(batch, n_sites, n_classes, seed):
+    x = np.random.default_rng(seed).integers(0, n_classes, size=(*batch, n_sites))
+    features = OneHot(n_classes)(x)
+    assert features.shape == (*batch, n_sites * n_classes)
+    # Exactly one feature per site.
+    np.testing.assert_array_equal(np.asarray(features).reshape(*batch, n_sites, n_classes).sum(-1), 1)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64, jnp.int8, jnp.bfloat16])
+def test_output_dtype_is_selectable(dtype):
+    assert OneHot(2, dtype=dtype)(jnp.array([0, 1])).dtype == dtype
+
+
+def test_default_dtype_is_jax_default_float():
+    assert OneHot(2)(jnp.array([0, 1])).dtype == jnp.result_type(float)
+
+
+@pytest.mark.parametrize(
+    ("local_states", "x", "bad", "index"),
+    [
+        (None, [[0, 1], [3, 0]], "3", "(1, 0)"),
+        ((-1, 1), [1, 0, -1], "0", "(1,)"),
+        (None, [0.0, 1.5], "1.5", "(1,)"),
+        ((-2, 0, 2), [2, -1], "-1", "(1,)"),
+    ],
+)
+def test_unknown_value_raises_naming_value_and_position(local_states, x, bad, index):
+    layer = OneHot(3 if local_states is None or len(local_states) == 3 else 2, local_states=local_states)
+    with pytest.raises(ValueError, match="local_states") as info:
+        layer(np.asarray(x))
+    message = str(info.value)
+    assert f"got {bad} at index {index}" in message
+
+
+def test_unknown_value_under_jit_is_a_runtime_error():
+    layer = OneHot(2, local_states=(-1, 1))
+    call = eqx.filter_jit(lambda m, x: m(x))
+    np.testing.assert_array_equal(np.asarray(call(layer, jnp.array([1, -1]))), [0, 1, 1, 0])
+    with pytest.raises(Exception, match="not one of local_states"):
+        jax.block_until_ready(call(layer, jnp.array([1, 0])))
+
+
+def test_unknown_value_under_vmap_and_jax_jit():
+    layer = OneHot(2)
+    with pytest.raises(Exception, match="not one of local_states"):
+        jax.block_until_ready(jax.jit(jax.vmap(lambda x: layer(x)))(jnp.array([[0, 1], [2, 0]])))
+
+
+def test_non_integer_float_never_matches_integer_state():
+    with pytest.raises(ValueError, match=r"got 0\.5"):
+        OneHot(2)(np.array([0.5, 1.0]))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n_classes": 1}, ValueError, "n_classes: expected at least 2"),
+        ({"n_classes": 0}, ValueError, "n_classes: expected a positive int, got 0"),
+        ({"n_classes": 2.0}, TypeError, "n_classes: expected a positive int, got 2.0"),
+        ({"n_classes": 3, "local_states": (0, 1)}, ValueError, r"expected 3 values .* got 2"),
+        ({"n_classes": 3, "local_states": (0, 1, 1)}, ValueError, r"distinct, got duplicates \(1,\)"),
+        ({"n_classes": 2, "local_states": ("a", "b")}, TypeError, "local_states: expected a 1-D"),
+        ({"n_classes": 2, "local_states": (0, np.nan)}, ValueError, "local_states: expected finite"),
+        ({"n_classes": 2, "local_states": 5}, TypeError, "local_states: expected a sequence"),
+    ],
+)
+def test_bad_configuration(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        OneHot(**kwargs)
+
+
+def test_bad_inputs():
+    layer = OneHot(2)
+    with pytest.raises(Exception, match="x"):
+        layer(np.array(["a", "b"]))
+    with pytest.raises(Exception, match="x"):
+        layer(jnp.array(1))  # a scalar has no site axis
+    with pytest.raises(Exception, match="x"):
+        layer(jnp.array([1 + 0j, 0j]))
+
+
+def test_is_hashable_and_has_no_parameters():
+    layer = OneHot(3, local_states=(-2, 0, 2))
+    assert hash(layer) == hash(OneHot(3, local_states=[-2, 0, 2]))
+    assert layer == OneHot(3, local_states=np.array([-2, 0, 2]))
+    assert jax.tree.leaves(layer) == []
