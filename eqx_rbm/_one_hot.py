@@ -100,16 +100,21 @@ class OneHot(eqx.Module):
         check_numeric("x", x, allow_complex=False)
         match = self.matches(x)
         valid = jnp.any(match, axis=-1)
+        dtype = self.dtype if self.dtype is not None else jnp.result_type(float)
+        features = match.astype(dtype).reshape(*match.shape[:-2], -1)
         if isinstance(x, Tracer):
-            match = eqx.error_if(
-                match,
+            # The check guards a scalar zero that is then added, rather than the
+            # features themselves: `error_if` on a batch-sharded array would
+            # gather it onto every device.
+            zero = eqx.error_if(
+                jnp.zeros((), dtype),
                 ~jnp.all(valid),
                 f"OneHot: x holds a value that is not one of local_states={self.local_states}",
             )
+            features = features + zero
         else:
             self._raise_on_unknown(np.asarray(x), np.asarray(valid))
-        dtype = self.dtype if self.dtype is not None else jnp.result_type(float)
-        return match.astype(dtype).reshape(*match.shape[:-2], -1)
+        return features
 
     def matches(self, x: Array | np.ndarray) -> jax.Array:
         """Boolean array of shape `(*batch, n_sites, n_classes)`: site equals state."""

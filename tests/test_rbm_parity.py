@@ -109,7 +109,7 @@ def test_multival_matches_netket(param_dtype, use_hidden_bias, use_visible_bias)
         use_visible_bias=use_visible_bias,
     )
     variables = {"params": {"RBM": netket_rbm_variables(model.rbm)["params"]}}
-    nk_shapes = jax.tree.map(jnp.shape, reference.init(jax.random.key(1), jnp.zeros((1, n_sites))))
+    nk_shapes = jax.tree.map(jnp.shape, reference.init(jax.random.key(1), jnp.zeros((1, n_sites), jnp.int32)))
     assert jax.tree.map(jnp.shape, variables) == nk_shapes
 
     rng = np.random.default_rng(1)
