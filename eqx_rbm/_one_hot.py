@@ -102,7 +102,8 @@ class OneHot(eqx.Module):
         valid = jnp.any(match, axis=-1)
         dtype = self.dtype if self.dtype is not None else jnp.result_type(float)
         features = match.astype(dtype).reshape(*match.shape[:-2], -1)
-        if isinstance(x, Tracer):
+        # `valid` (not `x`) decides: a concrete x closed over by jit still yields a tracer.
+        if isinstance(valid, Tracer):
             # The check guards a scalar zero that is then added, rather than the
             # features themselves: `error_if` on a batch-sharded array would
             # gather it onto every device.

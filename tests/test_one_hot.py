@@ -144,3 +144,11 @@ def test_is_hashable_and_has_no_parameters():
     assert hash(layer) == hash(OneHot(3, local_states=[-2, 0, 2]))
     assert layer == OneHot(3, local_states=np.array([-2, 0, 2]))
     assert jax.tree.leaves(layer) == []
+
+
+def test_concrete_input_closed_over_by_jit():
+    layer = OneHot(3)
+    good, bad = jnp.array([0, 2, 1]), jnp.array([0, 3, 1])
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda: layer(good))()), np.asarray(layer(good)))
+    with pytest.raises(Exception, match="not one of local_states"):
+        jax.block_until_ready(jax.jit(lambda: layer(bad))())
