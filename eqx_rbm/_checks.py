@@ -39,6 +39,8 @@ def n_hidden_for(alpha: float | int, n_visible: int) -> int:
 
 def check_param_dtype(param_dtype: Any) -> np.dtype:
     """Returns the dtype, refusing integer dtypes and 64-bit dtypes without x64."""
+    if param_dtype is None:  # jnp.dtype(None) would quietly mean float64
+        raise TypeError("param_dtype: expected a floating or complex dtype, got None")
     try:
         dtype = jnp.dtype(param_dtype)
     except TypeError as err:
@@ -47,6 +49,24 @@ def check_param_dtype(param_dtype: Any) -> np.dtype:
         raise TypeError(f"param_dtype: expected a floating or complex dtype, got {dtype}")
     check_dtype_available("param_dtype", dtype)
     return dtype
+
+
+def check_feature_dtype(dtype: Any) -> np.dtype:
+    """Returns the dtype of one-hot features: any integer, floating or complex dtype."""
+    try:
+        result = jnp.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"dtype: expected a numeric dtype for the features, got {dtype!r}") from err
+    if not _is_numeric(result, allow_complex=True):
+        raise TypeError(f"dtype: expected a numeric dtype for the features, got {result}")
+    check_dtype_available("dtype", result)
+    return result
+
+
+def _is_numeric(dtype: Any, *, allow_complex: bool) -> bool:
+    # jnp.issubdtype, unlike numpy's dtype kinds, knows bfloat16 and friends.
+    kinds = (jnp.integer, jnp.floating) + ((jnp.complexfloating,) if allow_complex else ())
+    return any(jnp.issubdtype(dtype, kind) for kind in kinds)
 
 
 def check_dtype_available(name: str, dtype: np.dtype) -> None:
@@ -68,8 +88,7 @@ def check_last_dim(name: str, shape: tuple[int, ...], expected: int, what: str) 
 
 def check_numeric(name: str, x: Any, *, allow_complex: bool) -> None:
     dtype = getattr(x, "dtype", None)
-    ok_kinds = "iuf" + ("c" if allow_complex else "")
-    if dtype is None or np.dtype(dtype).kind not in ok_kinds:
-        kind = "an integer, floating" + (" or complex" if allow_complex else "") + " array"
+    if dtype is None or not _is_numeric(dtype, allow_complex=allow_complex):
+        kind = "an integer, floating or complex array" if allow_complex else "an integer or floating array"
         got = f"dtype {dtype}" if dtype is not None else type(x).__name__
         raise TypeError(f"{name}: expected {kind}, got {got}")

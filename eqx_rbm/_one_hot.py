@@ -13,7 +13,7 @@ from beartype import beartype
 from jax.core import Tracer
 from jaxtyping import Array, Num, Real, jaxtyped
 
-from ._checks import check_dtype_available, check_numeric, check_positive_int
+from ._checks import check_feature_dtype, check_numeric, check_positive_int
 
 
 def _check_local_states(local_states: Any, n_classes: int) -> tuple[float | int, ...]:
@@ -83,8 +83,7 @@ class OneHot(eqx.Module):
         self.n_classes = n_classes
         self.local_states = _check_local_states(local_states, n_classes)
         if dtype is not None:
-            dtype = jnp.dtype(dtype)
-            check_dtype_available("dtype", dtype)
+            dtype = check_feature_dtype(dtype)
         self.dtype = dtype
 
     @jaxtyped(typechecker=beartype)
@@ -98,38 +97,56 @@ class OneHot(eqx.Module):
         Features of shape `(*batch, n_sites * n_classes)` and dtype `self.dtype`.
         """
         check_numeric("x", x, allow_complex=False)
+        traced = isinstance(x, Tracer)
+        if not traced:
+            # Checked on the caller's own array, before any conversion: with x64 off
+            # jnp.asarray would wrap int64 values and round float64 ones onto states.
+            self._raise_on_unknown(np.asarray(x))
         match = self.matches(x)
-        valid = jnp.any(match, axis=-1)
         dtype = self.dtype if self.dtype is not None else jnp.result_type(float)
-        features = match.astype(dtype).reshape(*match.shape[:-2], -1)
-        # `valid` (not `x`) decides: a concrete x closed over by jit still yields a tracer.
-        if isinstance(valid, Tracer):
+        # Explicit sizes: a -1 cannot be inferred for an empty batch.
+        features = match.astype(dtype).reshape(*match.shape[:-2], match.shape[-2] * match.shape[-1])
+        if traced:
             # The check guards a scalar zero that is then added, rather than the
             # features themselves: `error_if` on a batch-sharded array would
             # gather it onto every device.
             zero = eqx.error_if(
                 jnp.zeros((), dtype),
-                ~jnp.all(valid),
+                ~jnp.all(jnp.any(match, axis=-1)),
                 f"OneHot: x holds a value that is not one of local_states={self.local_states}",
             )
             features = features + zero
-        else:
-            self._raise_on_unknown(np.asarray(x), np.asarray(valid))
         return features
 
     def matches(self, x: Array | np.ndarray) -> jax.Array:
         """Boolean array of shape `(*batch, n_sites, n_classes)`: site equals state."""
         x = jnp.asarray(x)
-        states = jnp.asarray(self.local_states, dtype=x.dtype if self._exact_in(x.dtype) else None)
-        return x[..., None] == states
+        states, representable = self._states_for(x.dtype)
+        match = x[..., None] == jnp.asarray(states)
+        if not representable.all():
+            match = match & jnp.asarray(representable)
+        return match
 
-    def _exact_in(self, dtype: np.dtype) -> bool:
-        # Compare in x's dtype only where every local state is exactly representable
-        # there; otherwise compare after promotion, so 0.5 never matches an integer.
+    def _states_for(self, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The local states in an input's dtype, and which of them it can hold exactly."""
         states = np.asarray(self.local_states)
-        return bool(np.all(states.astype(dtype) == states))
+        with np.errstate(invalid="ignore", over="ignore"):
+            cast = states.astype(dtype)
+        if jnp.issubdtype(dtype, jnp.floating):
+            # A floating input is compared in its own precision, so that a float32
+            # sampler's rounding of the state 0.1 is that state, whatever x64 says.
+            if len(np.unique(cast)) < len(cast):
+                raise ValueError(
+                    f"x: local_states={self.local_states} are not distinct in x's dtype {np.dtype(dtype)}; "
+                    "pass x in a wider floating dtype"
+                )
+            return cast, np.ones(len(cast), bool)
+        # An integer input can never equal a fractional or out-of-range state.
+        return cast, cast == states
 
-    def _raise_on_unknown(self, x: np.ndarray, valid: np.ndarray) -> None:
+    def _raise_on_unknown(self, x: np.ndarray) -> None:
+        states, representable = self._states_for(x.dtype)
+        valid = ((x[..., None] == states) & representable).any(axis=-1)
         if valid.all():
             return
         bad = np.argwhere(~valid)

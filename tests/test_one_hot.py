@@ -150,5 +150,86 @@ def test_concrete_input_closed_over_by_jit():
     layer = OneHot(3)
     good, bad = jnp.array([0, 2, 1]), jnp.array([0, 3, 1])
     np.testing.assert_array_equal(np.asarray(jax.jit(lambda: layer(good))()), np.asarray(layer(good)))
-    with pytest.raises(Exception, match="not one of local_states"):
-        jax.block_until_ready(jax.jit(lambda: layer(bad))())
+    # A concrete array is checked while tracing, with the value and its position.
+    with pytest.raises(ValueError, match=r"got 3 at index \(1,\)"):
+        jax.jit(lambda: layer(bad))()
+
+
+def test_gradient_with_respect_to_the_input_is_zero_eagerly_and_under_jit():
+    layer = OneHot(3)
+    x = jnp.array([0.0, 2.0, 1.0])
+    for transform in (lambda f: f, jax.jit):
+        grad = transform(jax.grad(lambda x: jnp.sum(layer(x) * jnp.arange(9.0))))(x)
+        np.testing.assert_array_equal(np.asarray(grad), np.zeros(3))
+    _, tangent = jax.jvp(layer, (x,), (jnp.ones(3),))
+    np.testing.assert_array_equal(np.asarray(tangent), np.zeros(9))
+
+
+@pytest.mark.parametrize("batch", [(0,), (0, 2), (2, 0)])
+def test_empty_batch(batch):
+    features = OneHot(3)(jnp.zeros((*batch, 4), int))
+    assert features.shape == (*batch, 12)
+    assert eqx.filter_jit(lambda m, x: m(x))(OneHot(3), jnp.zeros((*batch, 4), int)).shape == (*batch, 12)
+
+
+def test_float32_rounding_of_a_state_is_that_state():
+    layer = OneHot(2, local_states=(0.1, 0.2))
+    for x in [np.array([0.2, 0.1], np.float32), jnp.array([0.2, 0.1], jnp.float32), np.array([0.2, 0.1])]:
+        np.testing.assert_array_equal(np.asarray(layer(x)), [0, 1, 1, 0])
+    # A float64 value that is merely close to a state is not that state.
+    with pytest.raises(ValueError, match=r"got 0\.1000000001 at index \(1,\)"):
+        layer(np.array([0.2, 0.1000000001]))
+
+
+def test_states_that_collapse_in_the_input_dtype_are_reported():
+    layer = OneHot(2, local_states=(1.0, 1.0 + 1e-12))
+    with pytest.raises(ValueError, match="not distinct in x's dtype float32"):
+        layer(np.array([1.0, 1.0], np.float32))
+
+
+@pytest.mark.parametrize(
+    ("x", "bad"),
+    [
+        (np.array([0, -1], np.int8), "-1"),
+        (np.array([0, 255], np.uint8), "255"),
+        (np.array([0, 2], np.int8), "2"),
+    ],
+)
+def test_integer_inputs_never_wrap_onto_states(x, bad):
+    # 255 as int8 would be -1, and -1 as uint8 would be 255: neither may match.
+    layer = OneHot(2, local_states=(0, -1)) if x.dtype == np.uint8 else OneHot(2, local_states=(0, 255))
+    with pytest.raises(ValueError, match=f"got {bad} at index"):
+        layer(x)
+
+
+def test_bfloat16_and_float16_inputs():
+    for dtype in (jnp.bfloat16, jnp.float16):
+        np.testing.assert_array_equal(np.asarray(OneHot(2)(jnp.array([1, 0], dtype))), [0, 1, 1, 0])
+
+
+@pytest.mark.parametrize(
+    ("dtype", "match"), [("banana", "dtype: expected a numeric dtype"), (bool, "dtype: expected")]
+)
+def test_bad_feature_dtype_is_named(dtype, match):
+    with pytest.raises(TypeError, match=match):
+        OneHot(2, dtype=dtype)
+
+
+def test_without_x64_unknown_values_are_caught_before_conversion():
+    from test_x64 import run_without_x64
+
+    result = run_without_x64(
+        """
+        import numpy as np, eqx_rbm
+        for x in [np.array([0, 2**32 + 1], np.int64), np.array([0.0, 1 + 1e-12])]:
+            try:
+                eqx_rbm.OneHot(2)(x)
+            except ValueError as err:
+                print("raised:", err)
+            else:
+                raise SystemExit("no error for " + repr(x))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "got 4294967297 at index (1,)" in result.stdout
+    assert "got 1.000000000001 at index (1,)" in result.stdout

@@ -221,3 +221,22 @@ def test_multival_rejects_unknown_local_state_and_complex_input():
 def test_repr_is_readable():
     text = repr(eqx_rbm.RBMMultiVal(2, 3, key=KEY))
     assert "RBMMultiVal(" in text and "OneHot(" in text and "kernel=f64[6,6]" in text
+
+
+def test_bfloat16_input_and_empty_batch():
+    model = eqx_rbm.RBM(4, key=KEY)
+    x = jnp.array([1.0, -1.0, 1.0, 1.0])
+    np.testing.assert_allclose(float(model(x.astype(jnp.bfloat16))), float(model(x)), rtol=1e-14)
+    assert model(jnp.zeros((0, 4))).shape == (0,)
+    assert eqx_rbm.RBMMultiVal(4, 3, key=KEY)(jnp.zeros((0, 4), int)).shape == (0,)
+
+
+def test_param_dtype_none_is_refused():
+    with pytest.raises(TypeError, match="param_dtype: expected a floating or complex dtype, got None"):
+        eqx_rbm.RBM(4, param_dtype=None, key=KEY)
+
+
+def test_gradient_through_multival_with_respect_to_input_is_zero():
+    model = eqx_rbm.RBMMultiVal(3, 3, key=KEY)
+    grad = jax.grad(lambda x: model(x))(jnp.array([0.0, 2.0, 1.0]))
+    np.testing.assert_array_equal(np.asarray(grad), np.zeros(3))
