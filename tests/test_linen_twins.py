@@ -408,3 +408,21 @@ def test_make_rng_matches_flax():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="make_rng: no RNG stream 'dropout'"):
         linen.RBM().apply({}, method=draw)
+
+
+def test_netkets_keyword_argument_names_work():
+    nk = require("netket")
+    x = jnp.ones((2, 4))
+    variables = linen.RBM(alpha=1).init(jax.random.key(0), input=x)
+    reference = nk.models.RBM(alpha=1).apply(variables, input=x)
+    np.testing.assert_array_equal(
+        np.asarray(linen.RBM(alpha=1).apply(variables, input=x)), np.asarray(reference)
+    )
+    levels = jnp.zeros((2, 3), jnp.int32)
+    multi = linen.RBMMultiVal(3).init(jax.random.key(0), x=levels)
+    assert linen.RBMMultiVal(3).apply(multi, x=levels).shape == (2,)
+
+
+def test_apply_without_parameters_names_apply():
+    with pytest.raises(ValueError, match=r"RBM\.__call__: the variables hold no parameters"):
+        linen.RBM().apply({}, jnp.ones((2, 4)))

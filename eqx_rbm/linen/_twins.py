@@ -430,7 +430,7 @@ class _Twin:
     def _check_params(self, params: Any, prefix: str) -> list[str]:
         raise NotImplementedError
 
-    def _create_params(self, scope: Scope, x: Any) -> None:
+    def _create_params(self, scope: Scope, x: Any, what: str) -> None:
         raise NotImplementedError
 
     @staticmethod
@@ -476,7 +476,7 @@ class _Twin:
         scope = self._require_scope(what)
         params = scope.collection("params")
         if not params:
-            self._create_params(scope, x)
+            self._create_params(scope, x, what)
             params = scope.collection("params")
         problems = self._check_params(params, self._params_prefix(scope))
         if problems:
@@ -609,8 +609,8 @@ class RBM(_Twin):
     def _check_params(self, params: Any, prefix: str) -> list[str]:
         return check_rbm_params(self, params, prefix, n_classes=None)
 
-    def _create_params(self, scope: Scope, x: Any) -> None:
-        n_visible = self._check_new_params(scope, x, "init")
+    def _create_params(self, scope: Scope, x: Any, what: str) -> None:
+        n_visible = self._check_new_params(scope, x, what)
         self._initialise_rbm(scope, n_visible)
 
     def _model(self, x: Any, what: str) -> EqxRBM:
@@ -620,8 +620,10 @@ class RBM(_Twin):
         check_last_dim("x", tuple(x.shape), model.n_visible, "n_visible")
         return model
 
-    def __call__(self, x: Input) -> Inexact[Array, "*batch"]:
-        """$\\log\\psi(x)$ for configurations `x` of shape `(*batch, n_visible)` (bound twins only)."""
+    # `input`, not `x`: NetKet's RBM takes its configurations under that keyword.
+    def __call__(self, input: Input) -> Inexact[Array, "*batch"]:
+        """$\\log\\psi(x)$ for configurations `input` of shape `(*batch, n_visible)` (bound twins only)."""
+        x = input
         model = self._model(x, "__call__")
         out = _evaluate(model, x)
         if self._recording():
@@ -695,8 +697,8 @@ class RBMMultiVal(_Twin):
     def _check_params(self, params: Any, prefix: str) -> list[str]:
         return check_multival_params(self, params, prefix)
 
-    def _create_params(self, scope: Scope, x: Any) -> None:
-        n_sites = self._check_new_params(scope, x, "init")
+    def _create_params(self, scope: Scope, x: Any, what: str) -> None:
+        n_sites = self._check_new_params(scope, x, what)
         self._initialise_rbm(scope.child("RBM"), n_sites * self.n_classes)
 
     def _model(self, x: Any, what: str) -> EqxRBMMultiVal:
