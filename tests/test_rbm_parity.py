@@ -156,3 +156,16 @@ def test_precision_reaches_the_inner_rbm():
     dots = [e for e in jaxpr.eqns if e.primitive.name == "dot_general"]
     assert dots
     assert all("HIGHEST" in str(e.params["precision"]) for e in dots)
+
+
+@pytest.mark.parametrize("param_dtype", PARAM_DTYPES)
+def test_jitted_values_are_bit_identical_to_netket(param_dtype):
+    # Same floating-point operations as NetKet's model, so under jit the
+    # compiled programs give the very same bits (the README promises it).
+    nk = require("netket")
+    init = random_params_init()
+    model = eqx_rbm.RBM(16, alpha=2, param_dtype=param_dtype, kernel_init=init, key=jax.random.key(5))
+    x = jnp.asarray(spins(np.random.default_rng(5), (64,), 16, input_dtype(param_dtype)))
+    ours = jax.jit(lambda m, x: m(x))(model, x)
+    theirs = jax.jit(nk.models.RBM(alpha=2, param_dtype=param_dtype).apply)(netket_rbm_variables(model), x)
+    np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
