@@ -1,0 +1,281 @@
+"""Variational Monte Carlo for a long transverse-field Ising chain.
+
+H = -J sum_i s^z_i s^z_{i+1} - h sum_i s^x_i on a periodic chain of L spins (L=40 by default),
+far beyond exact summation. The script
+
+1. computes the exact ground-state energy from the free-fermion (Jordan-Wigner) solution of the
+   periodic chain, in the even-parity sector where the fermions see antiperiodic boundary
+   conditions, and checks that formula against Lanczos on small chains;
+2. samples |psi(x)|^2 of an `eqx_rbm.RBM` with single-spin-flip Metropolis chains whose
+   acceptance ratios come from the local-update API (`eqx_rbm.hidden_theta`,
+   `eqx_rbm.log_psi_ratio`, `eqx_rbm.set_sites`): the cached hidden pre-activations
+   theta = xW + b make a proposal cost O(n_hidden) instead of a full evaluation;
+3. estimates the local energies with the same API and updates the parameters by
+   stochastic reconfiguration (the natural gradient for wave functions), solved in sample space
+   and applied through optax, all inside one `eqx.filter_jit` step;
+4. estimates the final energy with a larger sample, with its statistical error, against the
+   exact value, and saves a convergence plot when matplotlib is installed.
+
+Expected result of the default run (L=40, h=1, alpha=2, 1024 samples, 300 iterations): a relative
+error of about 2.4e-4 (the target is 1e-3), in 1.5 minutes on two CPU cores (up to 5 when they are busy).
+
+    python examples/tfim_vmc.py            # default run
+    python examples/tfim_vmc.py --smoke    # well under a minute, used in CI
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+from rich.progress import Progress
+
+import eqx_rbm
+
+jax.config.update("jax_enable_x64", True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--length", "-L", type=int, default=40, help="number of spins (default 40)")
+    parser.add_argument("--field", type=float, default=1.0, help="transverse field h (default 1)")
+    parser.add_argument("--coupling", type=float, default=1.0, help="Ising coupling J (default 1)")
+    parser.add_argument("--alpha", type=float, default=2, help="hidden-unit density (default 2)")
+    parser.add_argument("--samples", type=int, default=1024, help="samples per iteration (default 1024)")
+    parser.add_argument("--chains", type=int, default=128, help="Markov chains (default 128)")
+    parser.add_argument("--burn-in", type=int, default=4, help="sweeps discarded per iteration (default 4)")
+    parser.add_argument("--iterations", type=int, default=300, help="SR iterations (default 300)")
+    parser.add_argument("--lr", type=float, default=0.05, help="SR step size (default 0.05)")
+    parser.add_argument(
+        "--diag-shift", type=float, default=1e-2, help="initial SR diagonal shift (default 1e-2)"
+    )
+    parser.add_argument("--diag-shift-final", type=float, default=1e-4, help="final SR shift (default 1e-4)")
+    parser.add_argument(
+        "--final-samples", type=int, default=16384, help="samples for the final estimate (default 16384)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--plot", type=Path, default=Path("tfim_vmc.png"), help="where to save the plot")
+    parser.add_argument("--no-plot", action="store_true", help="do not save a plot")
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI (L=12, 30 iterations)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.length, args.alpha, args.samples, args.chains = 12, 1, 256, 64
+        args.iterations, args.final_samples = 30, 1024
+        args.plot = Path(tempfile.mkdtemp()) / "tfim_vmc.png"
+    if args.samples % args.chains or args.final_samples % args.chains:
+        parser.error("--samples and --final-samples must be multiples of --chains")
+    return args
+
+
+# --------------------------------------------------------------------------- exact references
+
+
+def free_fermion_energy(n_spins: int, field: float, coupling: float) -> float:
+    """Ground-state energy of the periodic TFIM chain from its Jordan-Wigner solution.
+
+    The ground state has even parity prod_i s^x_i = +1, where the fermions obey antiperiodic
+    boundary conditions: k = (2n + 1) pi / L for n = 0, ..., L - 1.
+    """
+    k = (2 * np.arange(n_spins) + 1) * np.pi / n_spins
+    return float(-np.sum(np.sqrt(coupling**2 + field**2 - 2 * coupling * field * np.cos(k))))
+
+
+def dense_ed_energy(n_spins: int, field: float, coupling: float) -> float:
+    """Exact diagonalisation (dense, small chains only), used to validate the formula above."""
+    bits = (np.arange(2**n_spins)[:, None] >> np.arange(n_spins)) & 1
+    spins = 1 - 2 * bits
+    diagonal = -coupling * np.sum(spins * np.roll(spins, -1, axis=1), axis=1)
+    h = np.diag(diagonal.astype(float))
+    index = np.arange(2**n_spins)
+    for i in range(n_spins):
+        h[index, index ^ (1 << i)] -= field
+    return float(np.linalg.eigvalsh(h)[0])
+
+
+def check_free_fermions() -> None:
+    for n_spins, field in [(6, 0.5), (8, 1.0), (7, 1.5), (8, 3.0)]:
+        ff, ed = free_fermion_energy(n_spins, field, 1.0), dense_ed_energy(n_spins, field, 1.0)
+        if abs(ff - ed) > 1e-9 * abs(ed):
+            raise AssertionError(f"free-fermion energy {ff} != exact diagonalisation {ed} (L={n_spins})")
+
+
+# --------------------------------------------------------------------------- sampling and local energies
+
+
+def metropolis_sweeps(model, x, theta, key, n_sweeps: int):
+    """Single-spin-flip Metropolis on every chain at once, with cached pre-activations.
+
+    `x` (n_chains, L) and `theta` (n_chains, n_hidden) are the chains' configurations and their
+    theta = xW + b. A sweep is L proposals per chain, each flipping one random site; the ratio
+    psi(x') / psi(x) and the updated theta come from `eqx_rbm.log_psi_ratio` in O(n_hidden).
+    Returns the final x, theta and the configurations after each sweep, (n_sweeps, n_chains, L).
+    """
+    n_chains, n_sites = x.shape
+    k_site, k_accept = jax.random.split(key)
+    sites = jax.random.randint(k_site, (n_sweeps, n_sites, n_chains, 1), 0, n_sites)
+    log_u = jnp.log(jax.random.uniform(k_accept, (n_sweeps, n_sites, n_chains)))
+
+    def propose(carry, inputs):
+        x, theta = carry
+        site, log_u = inputs
+        flipped = -jnp.take_along_axis(x, site, axis=-1)
+        delta, new_theta = eqx_rbm.log_psi_ratio(model, x, theta, site, flipped)
+        accept = log_u < 2 * delta.real  # |psi(x')|^2 / |psi(x)|^2
+        x = jnp.where(accept[:, None], eqx_rbm.set_sites(x, site, flipped), x)
+        theta = jnp.where(accept[:, None], new_theta, theta)
+        return (x, theta), None
+
+    def sweep(carry, inputs):
+        carry, _ = jax.lax.scan(propose, carry, inputs)
+        return carry, carry[0]
+
+    (x, theta), history = jax.lax.scan(sweep, (x, theta), (sites, log_u))
+    return x, theta, history
+
+
+def sample(model, chains, key, n_per_chain: int, burn_in: int):
+    """Returns the new chain states and samples of shape (n_per_chain * n_chains, L), chain index fastest."""
+    theta = eqx_rbm.hidden_theta(model, chains)  # the parameters changed: rebuild the cache
+    chains, _, history = metropolis_sweeps(model, chains, theta, key, burn_in + n_per_chain)
+    return chains, history[burn_in:].reshape(-1, chains.shape[-1])
+
+
+def local_energies(model, samples, field: float, coupling: float) -> jax.Array:
+    """E_loc(x) = -J sum_i x_i x_(i+1) - h sum_i psi(x with spin i flipped) / psi(x)."""
+    n, n_sites = samples.shape
+    theta = eqx_rbm.hidden_theta(model, samples)
+    # One proposal per site: configuration copies (n, L, L), each flipping a different site.
+    x = jnp.broadcast_to(samples[:, None, :], (n, n_sites, n_sites))
+    theta = jnp.broadcast_to(theta[:, None, :], (n, n_sites, theta.shape[-1]))
+    sites = jnp.broadcast_to(jnp.arange(n_sites)[None, :, None], (n, n_sites, 1))
+    delta, _ = eqx_rbm.log_psi_ratio(model, x, theta, sites, -samples[:, :, None])
+    ising = -coupling * jnp.sum(samples * jnp.roll(samples, -1, axis=-1), axis=-1)
+    return ising - field * jnp.sum(jnp.exp(delta), axis=-1).real
+
+
+# --------------------------------------------------------------------------- SR step
+
+
+def sr_direction(model, samples, e_loc, diag_shift):
+    """Solves (S + shift) delta = F with S = cov(O, O), F = cov(O, E_loc), O = d log psi / d params.
+
+    With N samples and P parameters, the push-through identity
+    (Y^T Y + shift)^-1 Y^T = Y^T (Y Y^T + shift)^-1 lets the solve happen in the smaller space.
+    """
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    flat, unravel = ravel_pytree(params)
+
+    def log_psi(p, x):
+        return eqx.combine(unravel(p), static)(x)
+
+    jac = jax.vmap(jax.grad(log_psi), in_axes=(None, 0))(flat, samples)  # (N, P)
+    n = samples.shape[0]
+    y = (jac - jnp.mean(jac, axis=0)) / jnp.sqrt(n)
+    eps = (e_loc - jnp.mean(e_loc)) / jnp.sqrt(n)
+    if n < flat.size:
+        kernel = y @ y.T + diag_shift * jnp.eye(n)
+        delta = y.T @ jnp.linalg.solve(kernel, eps)
+    else:
+        s = y.T @ y + diag_shift * jnp.eye(flat.size)
+        delta = jnp.linalg.solve(s, y.T @ eps)
+    return unravel(delta)
+
+
+def main(argv: list[str] | None = None) -> float:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    check_free_fermions()
+    exact = free_fermion_energy(args.length, args.field, args.coupling)
+    print(f"TFIM chain L={args.length} h={args.field} J={args.coupling} periodic: exact energy {exact:.8f}")
+
+    key = jax.random.key(args.seed)
+    k_model, k_chains, key = jax.random.split(key, 3)
+    model = eqx_rbm.RBM(args.length, alpha=args.alpha, key=k_model)
+    chains = jax.random.choice(k_chains, jnp.array([-1.0, 1.0]), (args.chains, args.length))
+
+    shifts = np.geomspace(args.diag_shift, args.diag_shift_final, args.iterations)
+    optimiser = optax.sgd(args.lr)
+    opt_state = optimiser.init(eqx.filter(model, eqx.is_inexact_array))
+    per_chain = args.samples // args.chains
+
+    @eqx.filter_jit
+    def step(model, opt_state, chains, key, diag_shift):
+        chains, samples = sample(model, chains, key, per_chain, args.burn_in)
+        e_loc = local_energies(model, samples, args.field, args.coupling)
+        direction = sr_direction(model, samples, e_loc, diag_shift)
+        updates, opt_state = optimiser.update(direction, opt_state)
+        stats = (jnp.mean(e_loc), jnp.var(e_loc))
+        return eqx.apply_updates(model, updates), opt_state, chains, stats
+
+    energies, variances = [], []
+    with Progress(transient=True) as progress:
+        task = progress.add_task("VMC", total=args.iterations)
+        for k in range(args.iterations):
+            key, k_step = jax.random.split(key)
+            model, opt_state, chains, (e_mean, e_var) = step(model, opt_state, chains, k_step, shifts[k])
+            energies.append(float(e_mean))
+            variances.append(float(e_var))
+            progress.update(task, advance=1, description=f"E = {energies[-1]:.5f} var {variances[-1]:.2e}")
+
+    # Final estimate: a larger sample from thermalised chains; error bar from per-chain means.
+    key, k_final = jax.random.split(key)
+    n_final = args.final_samples // args.chains
+    _, samples = eqx.filter_jit(sample)(model, chains, k_final, n_final, 4 * args.burn_in)
+    energies_of = eqx.filter_jit(local_energies)
+    e_loc = np.concatenate(
+        [
+            np.asarray(energies_of(model, chunk, args.field, args.coupling))
+            for chunk in jnp.split(samples, n_final)  # one chunk per sweep keeps memory bounded
+        ]
+    )
+    final = float(e_loc.mean())
+    error = float(e_loc.reshape(n_final, args.chains).mean(axis=0).std() / np.sqrt(args.chains))
+    rel_err = abs(final - exact) / abs(exact)
+    elapsed = time.perf_counter() - start
+    print(
+        f"RBM alpha={args.alpha} ({model.n_hidden} hidden units), {args.iterations} SR iterations "
+        f"of {args.samples} samples, {elapsed:.1f} s"
+    )
+    if not args.no_plot:
+        save_plot(args.plot, energies, exact, f"TFIM VMC L={args.length}, h={args.field}")
+    print(
+        f"final energy {final:.6f} +- {error:.6f} exact {exact:.6f} relative error {rel_err:.3e} "
+        f"variance {e_loc.var():.3e}"
+    )
+    return rel_err
+
+
+def save_plot(path: Path, energies: list[float], exact: float, title: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot")
+        return
+    errors = np.maximum(np.abs(np.asarray(energies) - exact) / abs(exact), 1e-16)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogy(errors)
+    ax.axhline(1e-3, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("relative energy error (Monte Carlo)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"plot saved to {path}")
+
+
+if __name__ == "__main__":
+    main()
