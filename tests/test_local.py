@@ -289,5 +289,5 @@ def test_multival_unknown_values():
         log_psi_ratio(model, x, theta, sites, bad)
     with pytest.raises(Exception, match="not one of local_states"):
         jax.block_until_ready(eqx.filter_jit(log_psi_ratio)(model, x, theta, sites, bad))
-    with pytest.raises(TypeError, match="new_values: expected an integer, floating"):
+    with pytest.raises(TypeError, match="new_values: expected an integer or floating array"):
         log_psi_ratio(model, x, theta, sites, new_values.astype(jnp.complex128))
