@@ -51,7 +51,7 @@ def test_local_states_select_classes_in_their_order(local_states, x, classes):
     np.testing.assert_array_equal(features, expected)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(
     batch=hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3),
     n_sites=st.integers(1, 5),

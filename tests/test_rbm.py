@@ -99,7 +99,7 @@ def test_custom_activation_is_used():
     np.testing.assert_allclose(float(model(x)), float(expected), rtol=1e-14)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(
     batch=hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3),
     n=st.integers(1, 6),
@@ -117,7 +117,7 @@ def test_shape_rule_any_batch(batch, n, alpha, seed):
     np.testing.assert_allclose(np.asarray(out).reshape(-1)[:3], singles, rtol=1e-14)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(
     batch=hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3),
     n_sites=st.integers(1, 4),
