@@ -63,6 +63,19 @@ def _abstract_array(value: Any) -> Any:
     return value
 
 
+def _root_for(variables: Any, rngs: Any, mutable: Any) -> Root:
+    """The variable store of an `apply` or `bind`: a copy of `variables`, checked."""
+    if not isinstance(variables, Mapping):
+        raise TypeError(f"variables: expected a mapping {{'params': ...}}, got {type(variables).__name__}")
+    check_filter("mutable", mutable)
+    return Root(
+        copy_tree(variables),
+        rngs=normalise_rngs("rngs", rngs, required=False),
+        mutable=mutable,
+        initializing=False,
+    )
+
+
 class _Twin:
     """The Flax `Module` behaviour shared by the twins; subclasses are frozen dataclasses."""
 
@@ -227,17 +240,7 @@ class _Twin:
 
         The output, or `(output, mutated_variables)` when `mutable` is not `False`.
         """
-        if not isinstance(variables, Mapping):
-            raise TypeError(
-                f"variables: expected a mapping {{'params': ...}}, got {type(variables).__name__}"
-            )
-        check_filter("mutable", mutable)
-        root = Root(
-            copy_tree(variables),
-            rngs=normalise_rngs("rngs", rngs, required=False),
-            mutable=mutable,
-            initializing=False,
-        )
+        root = _root_for(variables, rngs, mutable)
         out = self._run(root, method, args, kwargs)
         if mutable is not False:
             return out, root.mutated()
@@ -259,17 +262,7 @@ class _Twin:
         The bound twin: calling it evaluates the model, `.variables` gives the
         variables and `.unbind()` gives `(twin, variables)` back.
         """
-        if not isinstance(variables, Mapping):
-            raise TypeError(
-                f"variables: expected a mapping {{'params': ...}}, got {type(variables).__name__}"
-            )
-        check_filter("mutable", mutable)
-        root = Root(
-            copy_tree(variables),
-            rngs=normalise_rngs("rngs", rngs, required=False),
-            mutable=mutable,
-            initializing=False,
-        )
+        root = _root_for(variables, rngs, mutable)
         return self._bound_to(Scope(root))
 
     def unbind(self) -> tuple[Self, VariableDict]:
