@@ -12,6 +12,8 @@ unit is still evaluated, which on a CPU is what bounds the gain.
 
 from __future__ import annotations
 
+from typing import Any
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -49,6 +51,18 @@ def _check_sites_eager(sites: np.ndarray, n_sites: int) -> None:
                 f"sites: expected distinct sites within each proposal, got {sites[where].tolist()} "
                 f"at batch index {where}"
             )
+
+
+def _check_move_shapes(x: Any, sites: Any, new_values: Any) -> None:
+    if sites.shape != new_values.shape:
+        raise ValueError(
+            f"new_values: expected the shape of sites, {tuple(sites.shape)}, got {tuple(new_values.shape)}"
+        )
+    if sites.shape[:-1] != x.shape[:-1]:
+        raise ValueError(
+            f"sites: expected shape (*batch, k) with *batch={tuple(x.shape[:-1])} (that of x), "
+            f"got {tuple(sites.shape)}"
+        )
 
 
 def _sites_invalid(sites: Array, n_sites: int) -> Array:
@@ -162,15 +176,7 @@ def log_psi_ratio(
     check_numeric("new_values", new_values, allow_complex=not isinstance(model, RBMMultiVal))
     check_last_dim("x", x.shape, n_sites, "n_sites")
     check_last_dim("theta", theta.shape, rbm.n_hidden, "n_hidden")
-    if sites.shape != new_values.shape:
-        raise ValueError(
-            f"new_values: expected the shape of sites, {tuple(sites.shape)}, got {tuple(new_values.shape)}"
-        )
-    if sites.shape[:-1] != x.shape[:-1]:
-        raise ValueError(
-            f"sites: expected shape (*batch, k) with *batch={tuple(x.shape[:-1])} (that of x), "
-            f"got {tuple(sites.shape)}"
-        )
+    _check_move_shapes(x, sites, new_values)
     traced = _is_traced(x, sites, new_values)
     if not traced:
         _check_sites_eager(np.asarray(sites), n_sites)
@@ -268,15 +274,7 @@ def set_sites(
 
     An array like `x` with the given sites replaced.
     """
-    if sites.shape != new_values.shape:
-        raise ValueError(
-            f"new_values: expected the shape of sites, {tuple(sites.shape)}, got {tuple(new_values.shape)}"
-        )
-    if sites.shape[:-1] != x.shape[:-1]:
-        raise ValueError(
-            f"sites: expected shape (*batch, k) with *batch={tuple(x.shape[:-1])} (that of x), "
-            f"got {tuple(sites.shape)}"
-        )
+    _check_move_shapes(x, sites, new_values)
     n_sites = x.shape[-1]
     if not _is_traced(sites):
         _check_sites_eager(np.asarray(sites), n_sites)
