@@ -10,6 +10,7 @@ import math
 import numbers
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -92,3 +93,12 @@ def check_numeric(name: str, x: Any, *, allow_complex: bool) -> None:
         kind = "an integer, floating or complex array" if allow_complex else "an integer or floating array"
         got = f"dtype {dtype}" if dtype is not None else type(x).__name__
         raise TypeError(f"{name}: expected {kind}, got {got}")
+
+
+def guarded_zero(dtype: Any, invalid: Any, message: str) -> jax.Array:
+    """A scalar zero that raises `message` at run time where `invalid` is true.
+
+    Callers add it to their results. Guarding the results themselves would make
+    `error_if` gather batch-sharded arrays onto every device.
+    """
+    return eqx.error_if(jnp.zeros((), dtype), invalid, message)

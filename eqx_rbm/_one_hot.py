@@ -13,7 +13,7 @@ from beartype import beartype
 from jax.core import Tracer
 from jaxtyping import Array, Num, Real, jaxtyped
 
-from ._checks import check_feature_dtype, check_numeric, check_positive_int
+from ._checks import check_feature_dtype, check_numeric, check_positive_int, guarded_zero
 
 
 def _check_local_states(local_states: Any, n_classes: int) -> tuple[float | int, ...]:
@@ -101,21 +101,17 @@ class OneHot(eqx.Module):
         if not traced:
             # Checked on the caller's own array, before any conversion: with x64 off
             # jnp.asarray would wrap int64 values and round float64 ones onto states.
-            self._raise_on_unknown(np.asarray(x))
+            self._raise_on_unknown(np.asarray(x), "x")
         match = self.matches(x)
         dtype = self.dtype if self.dtype is not None else jnp.result_type(float)
         # Explicit sizes: a -1 cannot be inferred for an empty batch.
         features = match.astype(dtype).reshape(*match.shape[:-2], match.shape[-2] * match.shape[-1])
         if traced:
-            # The check guards a scalar zero that is then added, rather than the
-            # features themselves: `error_if` on a batch-sharded array would
-            # gather it onto every device.
-            zero = eqx.error_if(
-                jnp.zeros((), dtype),
+            features = features + guarded_zero(
+                dtype,
                 ~jnp.all(jnp.any(match, axis=-1)),
                 f"OneHot: x holds a value that is not one of local_states={self.local_states}",
             )
-            features = features + zero
         return features
 
     def matches(self, x: Array | np.ndarray) -> jax.Array:
@@ -144,7 +140,8 @@ class OneHot(eqx.Module):
         # An integer input can never equal a fractional or out-of-range state.
         return cast, cast == states
 
-    def _raise_on_unknown(self, x: np.ndarray) -> None:
+    def _raise_on_unknown(self, x: np.ndarray, name: str) -> None:
+        """Raises a `ValueError` naming `name`, the first unknown value and its index."""
         states, representable = self._states_for(x.dtype)
         valid = ((x[..., None] == states) & representable).any(axis=-1)
         if valid.all():
@@ -152,6 +149,6 @@ class OneHot(eqx.Module):
         bad = np.argwhere(~valid)
         index = tuple(int(i) for i in bad[0])
         raise ValueError(
-            f"x: expected every value to be one of local_states={self.local_states}, "
+            f"{name}: expected every value to be one of local_states={self.local_states}, "
             f"got {x[index].item()!r} at index {index} ({len(bad)} unknown value(s) in total)"
         )

@@ -291,3 +291,12 @@ def test_multival_unknown_values():
         jax.block_until_ready(eqx.filter_jit(log_psi_ratio)(model, x, theta, sites, bad))
     with pytest.raises(TypeError, match="new_values: expected an integer or floating array"):
         log_psi_ratio(model, x, theta, sites, new_values.astype(jnp.complex128))
+
+
+def test_multival_unknown_new_value_is_located():
+    model = _multival()
+    x, sites, new_values = _proposal(np.random.default_rng(10), 3, 6, 1, BOSON_STATES)
+    bad = np.asarray(new_values).copy()
+    bad[2, 0] = 9
+    with pytest.raises(ValueError, match=r"new_values: .* got 9 at index \(2, 0\)"):
+        log_psi_ratio(model, x, hidden_theta(model, x), sites, bad)
