@@ -52,6 +52,12 @@ def check_param_dtype(param_dtype: Any) -> np.dtype:
     return dtype
 
 
+def feature_dtype_for(param_dtype: Any) -> np.dtype:
+    """One-hot features in the parameters' real precision: exact 0/1 values that
+    never upcast a float32 model to float64."""
+    return jnp.finfo(param_dtype).dtype
+
+
 def check_feature_dtype(dtype: Any) -> np.dtype:
     """Returns the dtype of one-hot features: any integer, floating or complex dtype."""
     try:

@@ -11,7 +11,7 @@ import numpy as np
 from beartype import beartype
 from jaxtyping import Array, Inexact, PRNGKeyArray, Real, jaxtyped
 
-from ._checks import check_alpha, check_last_dim, check_param_dtype, check_positive_int
+from ._checks import check_alpha, check_last_dim, check_param_dtype, check_positive_int, feature_dtype_for
 from ._log_cosh import log_cosh
 from ._one_hot import OneHot
 from ._rbm import RBM, Initializer, default_init
@@ -70,10 +70,7 @@ class RBMMultiVal(eqx.Module):
         n_sites = check_positive_int("n_sites", n_sites)
         check_alpha(alpha)
         dtype = check_param_dtype(param_dtype)
-        # Exact 0/1 features in the parameters' precision: no silent upcast of a
-        # float32 model to float64 through the encoding.
-        feature_dtype = jnp.finfo(dtype).dtype
-        self.one_hot = OneHot(n_classes, local_states=local_states, dtype=feature_dtype)
+        self.one_hot = OneHot(n_classes, local_states=local_states, dtype=feature_dtype_for(dtype))
         self.rbm = RBM(
             n_sites * self.one_hot.n_classes,
             alpha=alpha,

@@ -178,3 +178,11 @@ def test_multival_errors():
     )
     problems = error_lines(linen.RBMMultiVal(2), {"params": params})
     assert "params/RBM: missing" in problems and "params/Dense: unexpected key" in problems
+
+
+def test_alpha_is_normalised_as_in_the_equinox_constructor():
+    twin = linen.RBM(alpha=np.float32(0.5))
+    variables = twin.init(jax.random.key(0), jnp.ones((1, 4)))
+    model = linen.from_variables(twin, variables)
+    assert type(model.alpha) is float and model.alpha == 0.5
+    assert model.alpha == eqx_rbm.RBM(4, alpha=np.float32(0.5), key=jax.random.key(0)).alpha

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Inexact
 
-from .._checks import check_param_dtype, n_hidden_for
+from .._checks import check_alpha, check_param_dtype, feature_dtype_for, n_hidden_for
 from .._multival import RBMMultiVal as EqxRBMMultiVal
 from .._one_hot import OneHot
 from .._rbm import RBM as EqxRBM
@@ -123,7 +123,7 @@ def build_model(module: Any, params: Mapping[str, Any]) -> EqxRBM | EqxRBMMultiV
         one_hot = OneHot(
             module.n_classes,
             local_states=module.local_states,
-            dtype=jnp.finfo(module.param_dtype).dtype,
+            dtype=feature_dtype_for(module.param_dtype),
         )
         model = object.__new__(EqxRBMMultiVal)
         object.__setattr__(model, "one_hot", one_hot)
@@ -142,7 +142,7 @@ def _assemble_rbm(module: Any, params: Mapping[str, Any]) -> EqxRBM:
         "visible_bias": _as_jax(params["visible_bias"]) if "visible_bias" in params else None,
         "activation": module.activation,
         "precision": module.precision,
-        "_alpha": module.alpha,
+        "_alpha": check_alpha(module.alpha),
     }
     model = object.__new__(EqxRBM)
     for name, value in fields.items():
