@@ -38,7 +38,6 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import eqx_rbm  # noqa: E402
-from eqx_rbm._local import hidden_theta, log_psi_ratio, set_sites  # noqa: E402
 
 EQX, NETKET, GEMM = "eqx_rbm", "netket", "gemm"
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64, "complex128": jnp.complex128}
@@ -288,13 +287,13 @@ def local_update_cases(n: int, alpha: int, chains: list[int], s: Settings) -> It
     model = eqx_rbm.RBM(n, alpha=alpha, key=key)
     for batch in chains:
         x = _spins(jax.random.key(1), batch, n, jnp.float64)
-        theta = hidden_theta(model, x)
+        theta = eqx_rbm.hidden_theta(model, x)
         sites = jax.random.randint(jax.random.key(2), (batch, 1), 0, n)
         values = -jnp.take_along_axis(x, sites, axis=-1)
-        x_new = set_sites(x, sites, values)
-        theta_new = hidden_theta(model, x_new)
+        x_new = eqx_rbm.set_sites(x, sites, values)
+        theta_new = eqx_rbm.hidden_theta(model, x_new)
         candidates = {
-            EQX: Candidate(jax.jit(log_psi_ratio), (model, x, theta, sites, values)),
+            EQX: Candidate(jax.jit(eqx_rbm.log_psi_ratio), (model, x, theta, sites, values)),
             "recompute": Candidate(jax.jit(lambda m, x: m(x)), (model, x_new)),
             GEMM: _gemm(x_new, model.kernel),
             # What any exact update must pay: the activation of every hidden unit, twice.
@@ -328,15 +327,15 @@ def local_loop_cases(
             def step(carry, site):
                 x, theta = carry
                 values = -jnp.take_along_axis(x, site, axis=-1)
-                delta, theta = log_psi_ratio(m, x, theta, site, values)
-                return (set_sites(x, site, values), theta), delta
+                delta, theta = eqx_rbm.log_psi_ratio(m, x, theta, site, values)
+                return (eqx_rbm.set_sites(x, site, values), theta), delta
 
-            return jax.lax.scan(step, (x, hidden_theta(m, x)), sites)[1]
+            return jax.lax.scan(step, (x, eqx_rbm.hidden_theta(m, x)), sites)[1]
 
         def recompute(m, x, sites):
             def step(carry, site):
                 x, log_psi = carry
-                x = set_sites(x, site, -jnp.take_along_axis(x, site, axis=-1))
+                x = eqx_rbm.set_sites(x, site, -jnp.take_along_axis(x, site, axis=-1))
                 new = m(x)
                 return (x, new), new - log_psi
 
