@@ -1,21 +1,27 @@
-"""Flax Linen interoperability: NetKet-layout variables and Linen-style twins.
+"""NetKet's RBM models as Flax Linen modules, computed by eqx_rbm (needs `eqx_rbm[flax]`).
 
-Nothing here imports Flax. [`eqx_rbm.linen.RBM`][] and
-[`eqx_rbm.linen.RBMMultiVal`][] describe a model the way `netket.models.RBM`
-and `netket.models.RBMMultiVal` do (same keywords, `init`, `apply`,
-`tabulate`, `bind`, ...), so they can be dropped into NetKet, while
-[`eqx_rbm.linen.to_variables`][] and [`eqx_rbm.linen.from_variables`][] move
-parameters between Equinox models and NetKet/Flax variable dicts, bit for bit.
+[`eqx_rbm.linen.RBM`][] and [`eqx_rbm.linen.RBMMultiVal`][] are
+`flax.linen.Module`s with NetKet's attributes and parameters, so they replace
+`netket.models.RBM` / `RBMMultiVal` anywhere, nested inside other Flax models
+included. [`eqx_rbm.linen.from_variables`][] and [`eqx_rbm.linen.to_linen`][]
+move parameters between a twin and an Equinox model; the Flax-free
+converters they build on are [`eqx_rbm.from_variables`][] and
+[`eqx_rbm.to_variables`][].
 """
 
-from ._bound import CollectionFilter, DenyList
-from ._twins import RBM, RBMMultiVal, to_linen
-from ._variables import VariableDict, VariablesError, from_variables, to_variables
+try:
+    import flax.linen  # noqa: F401
+except ImportError as err:
+    raise ImportError(
+        'eqx_rbm.linen needs Flax: pip install "eqx_rbm[flax]"\n'
+        "(eqx_rbm.from_variables and eqx_rbm.to_variables convert NetKet-layout variables without it)"
+    ) from err
+
+from .._variables import VariableDict, VariablesError, to_variables
+from ._twins import RBM, RBMMultiVal, from_variables, to_linen
 
 __all__ = [
     "RBM",
-    "CollectionFilter",
-    "DenyList",
     "RBMMultiVal",
     "VariableDict",
     "VariablesError",
