@@ -1,7 +1,10 @@
 """Batch-sharded inputs give the unsharded numbers, sharded the same way.
 
 JAX fixes the number of host devices when it starts, so the check runs in a
-fresh interpreter with four simulated CPU devices.
+fresh interpreter with four simulated CPU devices. It runs under both kinds of
+mesh, each made current with `jax.set_mesh`: `jax.sharding.Mesh`, whose axes
+are auto (the compiler propagates shardings), and `jax.make_mesh`, whose axes
+are explicit by default in JAX 0.10 (shardings are part of every array's type).
 """
 
 from __future__ import annotations
@@ -18,15 +21,19 @@ SCRIPT = textwrap.dedent(
     import jax.numpy as jnp
     import numpy as np
     import equinox as eqx
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
     jax.config.update("jax_enable_x64", True)
     import eqx_rbm
     from eqx_rbm._local import hidden_theta, log_psi_ratio
 
     assert jax.device_count() == 4, jax.devices()
-    mesh = Mesh(np.array(jax.devices()), ("batch",))
-    rows = NamedSharding(mesh, P("batch"))
+    MESHES = {
+        "auto": Mesh(np.array(jax.devices()), ("batch",)),
+        "explicit": jax.make_mesh((4,), ("batch",)),
+    }
+    assert MESHES["auto"].axis_types == (AxisType.Auto,)
+    assert MESHES["explicit"].axis_types == (AxisType.Explicit,)
 
     def check(name, sharded, reference):
         sharded_leaves = jax.tree.leaves(sharded)
@@ -34,7 +41,7 @@ SCRIPT = textwrap.dedent(
             np.testing.assert_allclose(np.asarray(out), np.asarray(ref), rtol=1e-13, atol=1e-13, err_msg=name)
         return sharded_leaves
 
-    def check_rows(name, out):
+    def check_rows(name, out, rows):
         # The batch axis of the output must stay split over the four devices.
         assert out.sharding.is_equivalent_to(rows, out.ndim), (name, out.sharding)
         assert len(out.addressable_shards) == 4, name
@@ -43,31 +50,21 @@ SCRIPT = textwrap.dedent(
     key = jax.random.key(0)
     spins = jax.random.choice(key, jnp.array([-1.0, 1.0]), (64, 16))
     bosons = jax.random.randint(key, (64, 8), 0, 4)
-    for dtype in (jnp.float64, jnp.complex128):
-        rbm = eqx_rbm.RBM(16, alpha=2, param_dtype=dtype, key=key)
-        forward = eqx.filter_jit(lambda m, x: m(x))
-        name = f"RBM {dtype.__name__}"
-        (out,) = check(name, forward(rbm, jax.device_put(spins, rows)), forward(rbm, spins))
-        check_rows(name, out)
-
-    multival = eqx_rbm.RBMMultiVal(8, 4, key=key)
     forward = eqx.filter_jit(lambda m, x: m(x))
-    (out,) = check("RBMMultiVal", forward(multival, jax.device_put(bosons, rows)), forward(multival, bosons))
-    check_rows("RBMMultiVal", out)
-
-    # Gradient of a batch mean: the parameters are replicated, the reduction
-    # over the sharded batch is an all-reduce.
-    rbm = eqx_rbm.RBM(16, alpha=2, key=key)
-    grad = eqx.filter_jit(eqx.filter_grad(lambda m, x: jnp.mean(m(x))))
-    check("grad", grad(rbm, jax.device_put(spins, rows)), grad(rbm, spins))
-
+    grad = eqx.filter_jit(eqx.filter_grad(lambda m, x: jnp.mean(m(x).real)))
     # Per-sample Jacobian, as stochastic reconfiguration uses it.
-    jac = eqx.filter_jit(lambda m, x: jax.vmap(eqx.filter_grad(lambda m, s: m(s)), in_axes=(None, 0))(m, x))
-    leaves = check("jacobian", jac(rbm, jax.device_put(spins, rows)), jac(rbm, spins))
-    for leaf in leaves:
-        check_rows("jacobian", leaf)
+    per_sample = eqx.filter_grad(lambda m, s: m(s).real)
+    jac = eqx.filter_jit(lambda m, x: jax.vmap(per_sample, in_axes=(None, 0))(m, x))
+    models = {
+        f"RBM {dtype.__name__}": eqx_rbm.RBM(16, alpha=2, param_dtype=dtype, key=key)
+        for dtype in (jnp.float64, jnp.complex128)
+    }
+    models["RBMMultiVal"] = eqx_rbm.RBMMultiVal(8, 4, key=key)
+    one_hot = eqx_rbm.OneHot(4, local_states=(-3, -1, 1, 3))
+    odd = 2 * bosons - 3
 
     # Local updates with one chain per row.
+    rbm = models["RBM float64"]
     sites = jax.random.randint(key, (64, 2), 0, 8).at[:, 1].add(8)
     values = -jnp.take_along_axis(spins, sites, axis=-1)
 
@@ -75,10 +72,34 @@ SCRIPT = textwrap.dedent(
     def ratio(m, x, sites, values):
         return log_psi_ratio(m, x, hidden_theta(m, x), sites, values)
 
-    sharded = ratio(rbm, *(jax.device_put(a, rows) for a in (spins, sites, values)))
-    delta, new_theta = check("log_psi_ratio", sharded, ratio(rbm, spins, sites, values))
-    check_rows("log_psi_ratio delta", delta)
-    check_rows("log_psi_ratio theta", new_theta)
+    for flavour, mesh in MESHES.items():
+        rows = NamedSharding(mesh, P("batch"))
+        with jax.set_mesh(mesh):
+            for name, model in models.items():
+                x = bosons if name == "RBMMultiVal" else spins
+                name = f"{flavour} {name}"
+                (out,) = check(name, forward(model, jax.device_put(x, rows)), forward(model, x))
+                check_rows(name, out, rows)
+                # Gradient of a batch mean: the parameters are replicated, the
+                # reduction over the sharded batch is an all-reduce.
+                check(f"{name} grad", grad(model, jax.device_put(x, rows)), grad(model, x))
+                leaves = check(f"{name} jacobian", jac(model, jax.device_put(x, rows)), jac(model, x))
+                for leaf in leaves:
+                    check_rows(f"{name} jacobian", leaf, rows)
+
+            sharded = forward(one_hot, jax.device_put(odd, rows))
+            (out,) = check(f"{flavour} OneHot", sharded, forward(one_hot, odd))
+            check_rows(f"{flavour} OneHot", out, rows)
+            (out,) = check(f"{flavour} OneHot eager", one_hot(jax.device_put(odd, rows)), one_hot(odd))
+            check_rows(f"{flavour} OneHot eager", out, rows)
+
+            # Local updates under explicit meshes are covered by test_local_sharding.py.
+            if flavour == "auto":
+                sharded = ratio(rbm, *(jax.device_put(a, rows) for a in (spins, sites, values)))
+                reference = ratio(rbm, spins, sites, values)
+                delta, new_theta = check(f"{flavour} log_psi_ratio", sharded, reference)
+                check_rows(f"{flavour} log_psi_ratio delta", delta, rows)
+                check_rows(f"{flavour} log_psi_ratio theta", new_theta, rows)
     print("sharding ok")
     """
 )
