@@ -3,7 +3,7 @@
 This example needs NetKet (and Flax, which NetKet installs); without them it prints what is
 missing and exits successfully. It
 
-1. trains `eqx_rbm.linen.RBM` (the Linen-style twin of `netket.models.RBM`) on the transverse-field
+1. trains `eqx_rbm.linen.RBM` (a `flax.linen.Module` twin of `netket.models.RBM`) on the transverse-field
    Ising chain with NetKet's own machinery: `MetropolisLocal` sampler, `MCState`, the `VMC` driver
    with stochastic reconfiguration, and compares with NetKet's Lanczos ground-state energy;
 2. saves the trained variables with `flax.serialization.to_bytes`;
@@ -11,8 +11,8 @@ missing and exits successfully. It
    Equinox `eqx_rbm.RBM` with `eqx_rbm.linen.from_variables`, and checks that it gives bit-for-bit
    the same log-amplitudes as the NetKet state (and as `netket.models.RBM` with the same
    variables), then computes its exact variational energy by summation;
-4. saves the Equinox model back in NetKet's layout (`eqx_rbm.linen.to_variables`), loads those bytes
-   into a fresh NetKet `MCState`, and checks the round trip.
+4. saves the Equinox model back in NetKet's layout (`eqx_rbm.to_variables`, which needs no Flax),
+   loads those bytes into a fresh NetKet `MCState`, and checks the round trip.
 
 Expected result of the default run (L=12, h=1, alpha=1, 300 iterations): identical log-amplitudes
 after each conversion and an exact variational energy within about 6e-5 (relative) of the ground state.
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 4. Save the Equinox model in NetKet's layout and load it into a fresh MCState.
     equinox_file = args.out_dir / "rbm_equinox.msgpack"
-    equinox_file.write_bytes(flax.serialization.to_bytes(eqx_rbm.linen.to_variables(model)))
+    equinox_file.write_bytes(flax.serialization.to_bytes(eqx_rbm.to_variables(model)))
     fresh = nk.vqs.MCState(sampler, twin, n_samples=args.samples, seed=args.seed + 7)
     fresh.variables = flax.serialization.from_bytes(fresh.variables, equinox_file.read_bytes())
     round_trip = bool(jnp.all(fresh.log_value(x) == log_psi(model, x)))
