@@ -13,6 +13,7 @@ is the worker.
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import socket
@@ -123,7 +124,7 @@ def worker(port: int, process_id: int, outdir: Path) -> None:
         blocks = sorted(
             s[0].indices(N_SAMPLES)[:2] for s in rows.addressable_devices_indices_map(spins.shape).values()
         )
-        assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:])), blocks
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(blocks)), blocks
         local = spins[blocks[0][0] : blocks[-1][1]]
         with jax.set_mesh(mesh):
             x = jax.make_array_from_process_local_data(rows, local, spins.shape)
