@@ -1,0 +1,215 @@
+"""Closed-form log-derivatives and the factorised SR kernel agree with autodiff."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import BIAS_FLAGS, PARAM_DTYPES, assert_close, random_params_init
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.flatten_util import ravel_pytree
+
+import eqx_rbm
+
+N_SAMPLES = 9
+BOSON_STATES = (0, 1, 2)
+
+# Every bias combination in 64-bit, all biases on in 32-bit: the 32-bit cases
+# check dtypes and tolerances, not new code paths.
+CASES = [
+    pytest.param(
+        kind, dtype, hidden, visible, id=f"{kind}-{jnp.dtype(dtype).name}-h{int(hidden)}v{int(visible)}"
+    )
+    for kind, dtype, (hidden, visible) in itertools.product(("rbm", "multival"), PARAM_DTYPES, BIAS_FLAGS)
+    if np.finfo(dtype).bits == 64 or (hidden and visible)
+]
+
+
+@functools.cache
+def _model(kind, dtype, hidden=True, visible=True, seed=0):
+    kwargs = dict(
+        alpha=2,
+        param_dtype=dtype,
+        use_hidden_bias=hidden,
+        use_visible_bias=visible,
+        kernel_init=random_params_init(0.5),
+        hidden_bias_init=random_params_init(0.5),
+        visible_bias_init=random_params_init(0.5),
+        key=jax.random.key(seed),
+    )
+    if kind == "rbm":
+        return eqx_rbm.RBM(6, **kwargs)
+    return eqx_rbm.RBMMultiVal(3, len(BOSON_STATES), **kwargs)
+
+
+def _samples(model, seed, shape=(N_SAMPLES,)):
+    rng = np.random.default_rng(seed)
+    if isinstance(model, eqx_rbm.RBMMultiVal):
+        return jnp.asarray(rng.choice(np.asarray(BOSON_STATES), size=(*shape, model.n_sites)))
+    real = jnp.finfo(model.param_dtype).dtype
+    return jnp.asarray(rng.choice(np.array([-1.0, 1.0]), size=(*shape, model.n_visible)), real)
+
+
+@eqx.filter_jit
+def _autodiff_tree(model, x):
+    """Per-sample gradients by `vmap(grad)`, holomorphic for complex parameters."""
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    holomorphic = jnp.issubdtype(model.param_dtype, jnp.complexfloating)
+
+    def one(s):
+        return jax.grad(lambda p: eqx.combine(p, static)(s), holomorphic=holomorphic)(params)
+
+    flat_x = x.reshape(-1, x.shape[-1])
+    grads = jax.vmap(one)(flat_x)
+    return jax.tree.map(lambda g: g.reshape(*x.shape[:-1], *g.shape[1:]), grads)
+
+
+@eqx.filter_jit
+def _autodiff_dense(model, x):
+    """The dense Jacobian O, shape (n_samples, n_params), by `jax.jacrev`."""
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    flat, unravel = ravel_pytree(params)
+    holomorphic = jnp.issubdtype(model.param_dtype, jnp.complexfloating)
+    return jax.jacrev(lambda p: eqx.combine(unravel(p), static)(x), holomorphic=holomorphic)(flat)
+
+
+@eqx.filter_jit
+def _products(jac, v, p):
+    """Everything a Jacobian computes, in one compiled call."""
+    rows = jax.vmap(_flat)(eqx.filter(jac.tree(), eqx.is_inexact_array))
+    return jac.flat(), rows, jac.kernel(), _flat(jac.rmatvec(v)), jac.matvec(p)
+
+
+def _flat(tree):
+    return ravel_pytree(eqx.filter(tree, eqx.is_inexact_array))[0]
+
+
+@pytest.mark.parametrize(("kind", "dtype", "hidden", "visible"), CASES)
+def test_log_derivatives_match_vmap_grad(kind, dtype, hidden, visible):
+    model = _model(kind, dtype, hidden, visible)
+    x = _samples(model, 0, (2, 3))
+    ours = eqx.filter_jit(eqx_rbm.log_derivatives)(model, x)
+    assert type(ours) is type(model)
+    reference = _autodiff_tree(model, x)
+    assert jax.tree.structure(ours) == jax.tree.structure(reference)
+    for got, want in zip(jax.tree.leaves(ours), jax.tree.leaves(reference), strict=True):
+        assert got.dtype == want.dtype == model.param_dtype
+        assert_close(got, want, dtype, "log_derivatives")
+    inner = model.rbm if kind == "multival" else model
+    derivs = ours.rbm if isinstance(ours, eqx_rbm.RBMMultiVal) else ours
+    assert (derivs.hidden_bias is None) == (not hidden) == (inner.hidden_bias is None)
+    assert (derivs.visible_bias is None) == (not visible)
+
+
+@pytest.mark.parametrize(("kind", "dtype", "hidden", "visible"), CASES)
+def test_jacobian_matches_dense_autodiff(kind, dtype, hidden, visible):
+    model = _model(kind, dtype, hidden, visible)
+    x = _samples(model, 1)
+    dense = np.asarray(_autodiff_dense(model, x))
+    unravel = ravel_pytree(eqx.filter(model, eqx.is_inexact_array))[1]
+    rng = np.random.default_rng(2)
+    v = (rng.normal(size=N_SAMPLES) + 1j * rng.normal(size=N_SAMPLES)).astype(jnp.result_type(dtype, 1j))
+    p = rng.normal(size=dense.shape[1]).astype(dtype)
+    for centred in (False, True):
+        jac = eqx_rbm.jacobian(model, x, centred=centred)
+        assert jac.centred == centred
+        assert jac.n_params == dense.shape[1]
+        y = dense - dense.mean(axis=0) if centred else dense
+        flat, rows, kernel, rmatvec, matvec = _products(jac, jnp.asarray(v), unravel(jnp.asarray(p)))
+        what = "centred" if centred else "plain"
+        assert_close(flat, y, dtype, f"{what} flat")
+        assert_close(rows, y, dtype, f"{what} tree")
+        assert_close(kernel, y @ y.conj().T, dtype, f"{what} kernel")
+        assert_close(rmatvec, y.conj().T @ v, dtype, f"{what} rmatvec")
+        assert_close(matvec, y @ p, dtype, f"{what} matvec")
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n_samples=st.integers(2, 12), complex_=st.booleans())
+def test_centred_kernel_random_batches(seed, n_samples, complex_):
+    dtype = jnp.complex128 if complex_ else jnp.float64
+    model = _model("rbm", dtype, seed=seed % 3)
+    x = _samples(model, seed, (n_samples,))
+    dense = np.asarray(_autodiff_dense(model, x))
+    dense = dense - dense.mean(axis=0)
+    kernel = eqx.filter_jit(lambda m, x: eqx_rbm.jacobian(m, x, centred=True).kernel())(model, x)
+    assert_close(kernel, dense @ dense.conj().T, dtype, "centred kernel")
+
+
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.complex128])
+@pytest.mark.parametrize("kind", ["rbm", "multival"])
+def test_stochastic_reconfiguration_through_the_kernel(kind, dtype):
+    model = _model(kind, dtype)
+    x = _samples(model, 3)
+    rng = np.random.default_rng(4)
+    energies = rng.normal(size=N_SAMPLES) + 1j * rng.normal(size=N_SAMPLES)
+    n, shift = N_SAMPLES, 1e-2
+
+    # Dense, in parameter space: (S + shift) delta = F.
+    dense = np.asarray(_autodiff_dense(model, x))
+    y = dense - dense.mean(axis=0)
+    s_matrix = y.conj().T @ y / n
+    force = y.conj().T @ (energies - energies.mean()) / n
+    expected = np.linalg.solve(s_matrix + shift * np.eye(dense.shape[1]), force)
+
+    @eqx.filter_jit
+    def update(model, x, energies):
+        jac = eqx_rbm.jacobian(model, x, centred=True)
+        w = jnp.linalg.solve(jac.kernel() + n * shift * jnp.eye(n), energies - energies.mean())
+        return _flat(jac.rmatvec(w))
+
+    assert_close(update(model, x, jnp.asarray(energies)), expected, dtype, "SR update")
+
+
+def test_user_activation_uses_its_derivative():
+    model = eqx_rbm.RBM(
+        5, alpha=2, activation=jax.nn.softplus, kernel_init=random_params_init(), key=jax.random.key(0)
+    )
+    x = _samples(model, 5)
+    dense = _autodiff_dense(model, x)
+    assert_close(eqx_rbm.jacobian(model, x).flat(), dense, jnp.float64, "softplus")
+
+
+def test_integer_spins_and_jit():
+    model = _model("rbm", jnp.float64)
+    x = _samples(model, 6)
+    ours = eqx.filter_jit(eqx_rbm.log_derivatives)(model, x.astype(jnp.int8))
+    for got, want in zip(jax.tree.leaves(ours), jax.tree.leaves(_autodiff_tree(model, x)), strict=True):
+        assert_close(got, want, jnp.float64, "int8 spins")
+
+
+# --- errors -------------------------------------------------------------------
+
+
+def test_bad_inputs():
+    model = _model("rbm", jnp.float64)
+    x = _samples(model, 7)
+    with pytest.raises(ValueError, match=r"x: expected one batch dimension.*reshape.*Got shape \(1, 9, 6\)"):
+        eqx_rbm.jacobian(model, x[None])
+    with pytest.raises(ValueError, match=r"x: expected shape \(\*batch, n_visible\) with n_visible=6"):
+        eqx_rbm.log_derivatives(model, x[:, :4])
+    with pytest.raises(TypeError, match="x: expected an integer or floating array"):
+        eqx_rbm.log_derivatives(model, x.astype(jnp.complex128))
+    jac = eqx_rbm.jacobian(model, x)
+    with pytest.raises(ValueError, match=r"v: expected one entry per sample, shape \(9,\), got shape \(4,\)"):
+        jac.rmatvec(jnp.ones(4))
+    with pytest.raises(TypeError, match="p: expected a pytree of type RBM"):
+        jac.matvec(_model("multival", jnp.float64))
+    with pytest.raises(ValueError, match="p: expected the model's"):
+        jac.matvec(_model("rbm", jnp.float64, hidden=False))
+
+
+def test_multival_unknown_state():
+    model = _model("multival", jnp.float64)
+    x = np.array(_samples(model, 8))
+    x[2, 1] = 7
+    with pytest.raises(ValueError, match=r"x: expected every value to be one of local_states=.*got 7"):
+        eqx_rbm.jacobian(model, x)
+    with pytest.raises(Exception, match="not one of local_states"):
+        jax.block_until_ready(eqx.filter_jit(eqx_rbm.log_derivatives)(model, jnp.asarray(x)))
