@@ -63,7 +63,7 @@ class Dense(nn.Module):
     """The kernel and hidden bias of an RBM, at NetKet's paths; returns $\\theta = xW + b$.
 
     Named like `flax.linen.Dense` so that Flax's tables show NetKet's rows; the
-    product itself is [`eqx_rbm.RBM.theta`][].
+    product itself is `eqx_rbm.RBM.theta`.
     """
 
     features: int
@@ -89,6 +89,7 @@ class Dense(nn.Module):
             if self.use_bias
             else None
         )
+        # theta reads only the parameters and precision; alpha and activation are placeholders.
         rbm = new_rbm(kernel, bias, None, alpha=0, activation=log_cosh, precision=self.precision)
         return rbm.theta(inputs)
 
@@ -238,7 +239,7 @@ class RBMMultiVal(nn.Module):
     def __call__(self, x: Real[Array, "*batch n_sites"]) -> Inexact[Array, "*batch"]:
         """$\\log\\psi$ of local states `x` of shape `(*batch, n_sites)`."""
         _input_size(x, allow_complex=False)
-        # A function, not a method: Flax would list a method call as a table row.
+        # Encoded inline: a method of this module would be a row of Flax's table that NetKet's lacks.
         encode = OneHot(
             self.n_classes, local_states=self.local_states, dtype=feature_dtype_for(self.param_dtype)
         )
