@@ -101,7 +101,7 @@ class OneHot(eqx.Module):
         if not traced:
             # Checked on the caller's own array, before any conversion: with x64 off
             # jnp.asarray would wrap int64 values and round float64 ones onto states.
-            self._raise_on_unknown(np.asarray(x), "x")
+            self._raise_on_unknown(x, "x")
         match = self.matches(x)
         dtype = self.dtype if self.dtype is not None else jnp.result_type(float)
         # Explicit sizes: a -1 cannot be inferred for an empty batch.
@@ -110,7 +110,8 @@ class OneHot(eqx.Module):
             features = features + guarded_zero(
                 dtype,
                 ~jnp.all(jnp.any(match, axis=-1)),
-                f"OneHot: x holds a value that is not one of local_states={self.local_states}",
+                f"OneHot: x holds a value that is not one of local_states={self.local_states}; "
+                f"{self._fix_hint()}",
             )
         return features
 
@@ -140,15 +141,41 @@ class OneHot(eqx.Module):
         # An integer input can never equal a fractional or out-of-range state.
         return cast, cast == states
 
-    def _raise_on_unknown(self, x: np.ndarray, name: str) -> None:
+    def _fix_hint(self) -> str:
+        """How to fix an unknown value, for the first line of the error."""
+        n = self.n_classes
+        if self.local_states == tuple(range(n)):
+            # NetKet's Spin(S) holds 2*m for m = -S..S: n classes spaced by 2.
+            spins = tuple(range(1 - n, n, 2))
+            return (
+                f"pass local_states={spins} for NetKet's spin values (the default "
+                f"0..{n - 1} suits Fock occupations), or the values your sites take"
+            )
+        return "pass local_states listing every value a site can take, in order"
+
+    def _raise_on_unknown(self, x: Any, name: str) -> None:
         """Raises a `ValueError` naming `name`, the first unknown value and its index."""
-        states, representable = self._states_for(x.dtype)
-        valid = ((x[..., None] == states) & representable).any(axis=-1)
-        if valid.all():
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            # A global array spread over processes: each checks the rows it holds.
+            blocks = {
+                tuple(s.indices(n)[0] for s, n in zip(shard.index, x.shape, strict=True)): shard.data
+                for shard in x.addressable_shards
+            }
+        else:
+            blocks = {(0,) * np.ndim(x): x}
+        first, n_bad = None, 0
+        for offset, block in sorted(blocks.items()):
+            block = np.asarray(block)
+            states, representable = self._states_for(block.dtype)
+            bad = np.argwhere(~((block[..., None] == states) & representable).any(axis=-1))
+            if len(bad) and first is None:
+                local = tuple(int(i) for i in bad[0])
+                first = (block[local].item(), tuple(o + i for o, i in zip(offset, local, strict=True)))
+            n_bad += len(bad)
+        if first is None:
             return
-        bad = np.argwhere(~valid)
-        index = tuple(int(i) for i in bad[0])
         raise ValueError(
             f"{name}: expected every value to be one of local_states={self.local_states}, "
-            f"got {x[index].item()!r} at index {index} ({len(bad)} unknown value(s) in total)"
+            f"got {first[0]!r} at index {first[1]}; {self._fix_hint()} "
+            f"({n_bad} unknown value(s) in total)"
         )

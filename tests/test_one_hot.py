@@ -12,6 +12,7 @@ from conftest import require
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import eqx_rbm
 from eqx_rbm import OneHot
 
 
@@ -233,3 +234,46 @@ def test_without_x64_unknown_values_are_caught_before_conversion():
     assert result.returncode == 0, result.stderr
     assert "got 4294967297 at index (1,)" in result.stdout
     assert "got 1.000000000001 at index (1,)" in result.stdout
+
+
+def _first_line_naming(message: str, text: str) -> str:
+    """The first line of `message` that mentions `text`."""
+    return next(line for line in message.splitlines() if text in line)
+
+
+@pytest.mark.parametrize(("n_classes", "spins"), [(2, (-1, 1)), (3, (-2, 0, 2)), (4, (-3, -1, 1, 3))])
+def test_netket_spins_with_default_states_name_the_fix_eagerly(n_classes, spins):
+    # NetKet's Spin(S) samples hold 2m for m = -S..S, which the default 0..n-1 rejects.
+    model = eqx_rbm.RBMMultiVal(3, n_classes, key=jax.random.key(0))
+    with pytest.raises(ValueError) as info:
+        model(np.array([spins[0], spins[-1], spins[0]], float))
+    first = str(info.value).splitlines()[0]
+    assert first.startswith("x: expected every value to be one of local_states=")
+    assert f"pass local_states={spins} for NetKet's spin values" in first
+
+
+def test_netket_spins_name_the_fix_under_jit():
+    model = eqx_rbm.RBMMultiVal(3, 2, key=jax.random.key(0))
+    x = jnp.array([[1.0, -1.0, 1.0]])
+    fix = "pass local_states=(-1, 1) for NetKet's spin values"
+    # Equinox's own jit reports the message on the line naming its runtime error.
+    with pytest.raises(Exception) as info:
+        jax.block_until_ready(eqx.filter_jit(model)(x))
+    line = _first_line_naming(str(info.value), "OneHot:")
+    assert "EquinoxRuntimeError: OneHot: x holds a value that is not one of local_states=(0, 1)" in line
+    assert fix in line
+    # Under plain jax.jit (NetKet's samplers) XLA wraps the callback's error.
+    with pytest.raises(Exception) as info:
+        jax.block_until_ready(jax.jit(lambda x: model(x))(x))
+    assert fix in _first_line_naming(str(info.value), "OneHot:")
+
+
+def test_custom_states_name_the_fix():
+    layer = OneHot(2, local_states=(-1, 1))
+    fix = "pass local_states listing every value a site can take"
+    with pytest.raises(ValueError) as info:
+        layer(np.array([0, 1]))
+    assert fix in str(info.value).splitlines()[0]
+    with pytest.raises(Exception) as info:
+        jax.block_until_ready(eqx.filter_jit(layer)(jnp.array([0, 1])))
+    assert fix in _first_line_naming(str(info.value), "OneHot:")
