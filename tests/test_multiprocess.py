@@ -41,6 +41,7 @@ def models() -> dict[str, eqx.Module]:
     return {
         "float64": eqx_rbm.RBM(N_SPINS, alpha=2, param_dtype=jnp.float64, key=key),
         "complex128": eqx_rbm.RBM(N_SPINS, alpha=2, param_dtype=jnp.complex128, key=key),
+        "multival": eqx_rbm.RBMMultiVal(N_SPINS, 2, local_states=(-1, 1), key=key),
     }
 
 
@@ -87,8 +88,11 @@ def flip_sweep(model, x):
     return jnp.moveaxis(deltas, 0, -1), x, theta
 
 
-def computations(flavour: str) -> dict[str, object]:
-    """Name -> function of (model, x); the local-update sweep only where supported."""
+def computations(flavour: str, model: str) -> dict[str, object]:
+    """Name -> function of (model, x) for each model of `models()`."""
+    if model == "multival":
+        # Eagerly, OneHot checks only the rows this process holds.
+        return {"forward": forward, "eager": lambda model, x: model(x), "grad": grad}
     out: dict[str, object] = {"forward": forward, "grad": grad, "jacobian": jacobian}
     if flavour == "auto":
         out["sweep"] = flip_sweep
@@ -129,8 +133,8 @@ def worker(port: int, process_id: int, outdir: Path) -> None:
         with jax.set_mesh(mesh):
             x = jax.make_array_from_process_local_data(rows, local, spins.shape)
             assert not x.is_fully_addressable
-            for dtype, model in models().items():
-                for name, fn in computations(flavour).items():
+            for kind, model in models().items():
+                for name, fn in computations(flavour, kind).items():
                     for i, leaf in enumerate(jax.tree.leaves(fn(model, x))):
                         batched = name != "grad"
                         if batched:
@@ -138,7 +142,7 @@ def worker(port: int, process_id: int, outdir: Path) -> None:
                         else:
                             assert leaf.sharding.is_fully_replicated, (name, leaf.sharding)
                         shards = [(s.index, np.asarray(s.data)) for s in leaf.addressable_shards]
-                        results[flavour, dtype, name, i] = shards
+                        results[flavour, kind, name, i] = shards
     with open(outdir / f"process{process_id}.pkl", "wb") as f:
         pickle.dump(results, f)
     jax.distributed.shutdown()
@@ -200,18 +204,18 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
             shards[i] = pickle.load(f)
     spins = inputs()
     for flavour in FLAVOURS:
-        for dtype, model in models().items():
-            for name, fn in computations(flavour).items():
+        for kind, model in models().items():
+            for name, fn in computations(flavour, kind).items():
                 reference = [np.asarray(leaf) for leaf in jax.tree.leaves(fn(model, spins))]
                 for i, ref in enumerate(reference):
                     covered = np.zeros(ref.shape, bool)
                     for process in range(N_PROCESSES):
-                        for index, data in shards[process][flavour, dtype, name, i]:
+                        for index, data in shards[process][flavour, kind, name, i]:
                             np.testing.assert_allclose(
-                                data, ref[index], rtol=1e-12, atol=1e-12, err_msg=f"{flavour} {dtype} {name}"
+                                data, ref[index], rtol=1e-12, atol=1e-12, err_msg=f"{flavour} {kind} {name}"
                             )
                             covered[index] = True
-                    assert covered.all(), (flavour, dtype, name, i)
+                    assert covered.all(), (flavour, kind, name, i)
     print(f"two processes: {wall:.1f} s wall")
 
 
