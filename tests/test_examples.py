@@ -83,3 +83,44 @@ def test_bose_hubbard_sector_and_truncation() -> None:
     # Without interaction and far from the cut-off, one boson hops freely: E = -2t.
     one = example.fixed_number_sector(6, 1, 3)
     assert np.linalg.eigvalsh(example.hamiltonian(one, 3, 1.0, 0.0))[0] == pytest.approx(-2.0)
+
+
+def all_spins(n_spins: int) -> np.ndarray:
+    """Every configuration, in the order of `dense_tfim`'s basis (site 0 the most significant, +1 first)."""
+    bits = (np.arange(2**n_spins)[:, None] >> np.arange(n_spins - 1, -1, -1)) & 1
+    return (1 - 2 * bits).astype(float)
+
+
+@pytest.mark.parametrize("complex_params", [False, True])
+def test_vmc_local_energies_and_sr_direction(complex_params: bool) -> None:
+    """The VMC example's phases against dense linear algebra and per-sample autodiff."""
+    import jax
+    import jax.numpy as jnp
+
+    example = load("tfim_vmc")
+    n_spins, field, coupling, shift = 6, 0.7, 1.0, 1e-2
+    model, _ = example.initial_state(
+        n_spins, 1, 4, jax.random.key(0), jax.random.key(1), complex_params=complex_params
+    )
+    # Larger parameters than the initialisation's, so that the local energies vary.
+    model = jax.tree.map(lambda p: 30 * p, model)
+    configs = all_spins(n_spins)
+    psi = np.exp(np.asarray(model(jnp.asarray(configs))))
+    h_psi = dense_tfim(n_spins, field, coupling, True) @ psi
+    samples = jnp.asarray(configs[::3])
+    e_loc = example.local_energies(model, samples, field, coupling)
+    np.testing.assert_allclose(e_loc, (h_psi / psi)[::3], rtol=1e-10)
+    assert jnp.iscomplexobj(e_loc) == complex_params
+
+    direction = example.sr_direction(model, samples, e_loc, shift)
+    grads = jax.vmap(jax.grad(lambda m, x: m(x), holomorphic=complex_params), in_axes=(None, 0))(
+        model, samples
+    )
+    o = np.concatenate([np.asarray(g).reshape(len(samples), -1) for g in jax.tree.leaves(grads)], axis=1)
+    y = o - o.mean(axis=0)
+    n = len(samples)
+    s = y.conj().T @ y / n + shift * np.eye(y.shape[1])
+    f = y.conj().T @ (np.asarray(e_loc) - np.mean(e_loc)) / n
+    expected = np.linalg.solve(s, f)
+    got = np.concatenate([np.asarray(d).ravel() for d in jax.tree.leaves(direction)])
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10)
