@@ -23,6 +23,11 @@ from jaxtyping import Array, Inexact, Int, Num, jaxtyped
 from ._checks import check_last_dim, check_numeric, guarded_zero
 from ._multival import RBMMultiVal
 from ._rbm import RBM
+from ._sharding import gather_rows
+
+
+def _rbm(model: RBM | RBMMultiVal) -> RBM:
+    return model.rbm if isinstance(model, RBMMultiVal) else model
 
 
 def _n_sites(model: RBM | RBMMultiVal) -> int:
@@ -162,12 +167,33 @@ def log_psi_ratio(
     proposal, or, for an `RBMMultiVal`, a value is not one of `local_states`.
     Shape and dtype errors are raised at trace time.
     """
-    rbm = model.rbm if isinstance(model, RBMMultiVal) else model
+    check_last_dim("theta", theta.shape, _rbm(model).n_hidden, "n_hidden")
+    delta_theta, delta_visible, guard = move(model, x, sites, new_values, "log_psi_ratio")
+    activation = _rbm(model).activation
+    new_theta = theta + delta_theta
+    delta = jnp.sum(activation(new_theta) - activation(theta), axis=-1)
+    if delta_visible is not None:
+        delta = delta + delta_visible
+    if guard is not None:
+        delta, new_theta = delta + guard.astype(delta.dtype), new_theta + guard.astype(new_theta.dtype)
+    return delta, new_theta
+
+
+def move(
+    model: RBM | RBMMultiVal, x: Any, sites: Any, new_values: Any, caller: str
+) -> tuple[Array, Array | None, Array | None]:
+    """The checked change of a proposal: `(delta_theta, delta_visible, guard)`.
+
+    `delta_visible` is `None` without a visible bias. `guard` is `None` for
+    concrete inputs (checked eagerly here) and otherwise a scalar zero that
+    raises at run time if a site or value is invalid; callers add it to
+    their results.
+    """
+    rbm = _rbm(model)
     n_sites = _n_sites(model)
     check_numeric("x", x, allow_complex=not isinstance(model, RBMMultiVal))
     check_numeric("new_values", new_values, allow_complex=not isinstance(model, RBMMultiVal))
     check_last_dim("x", x.shape, n_sites, "n_sites")
-    check_last_dim("theta", theta.shape, rbm.n_hidden, "n_hidden")
     _check_move_shapes(x, sites, new_values)
     traced = _is_traced(x, sites, new_values)
     if not traced:
@@ -188,21 +214,16 @@ def log_psi_ratio(
             raise ValueError(
                 f"x: expected every value at the changed sites to be one of local_states={model.local_states}"
             )
-        kernel = rbm.kernel
-        new_rows = jnp.take(kernel, sites * n_classes + new_class, axis=0, mode="clip")
-        old_rows = jnp.take(kernel, sites * n_classes + old_class, axis=0, mode="clip")
+        new_index, old_index = sites * n_classes + new_class, sites * n_classes + old_class
         # Subtracting the rows (rather than weighting them by +-1) keeps an
         # unchanged site's contribution exactly zero.
-        delta_theta = jnp.sum(new_rows - old_rows, axis=-2)
+        delta_theta = jnp.sum(
+            gather_rows(rbm.kernel, new_index) - gather_rows(rbm.kernel, old_index), axis=-2
+        )
+        delta_visible = None
         if rbm.visible_bias is not None:
             a = rbm.visible_bias
-            delta_visible = jnp.sum(
-                jnp.take(a, sites * n_classes + new_class, mode="clip")
-                - jnp.take(a, sites * n_classes + old_class, mode="clip"),
-                axis=-1,
-            )
-        else:
-            delta_visible = None
+            delta_visible = jnp.sum(gather_rows(a, new_index) - gather_rows(a, old_index), axis=-1)
         invalid = ~(old_known & new_known)
     else:
         # Differences in the real dtype of the parameters, not in x's dtype:
@@ -210,34 +231,21 @@ def log_psi_ratio(
         real = jnp.finfo(rbm.kernel.dtype).dtype
         dtype = jnp.result_type(x.dtype, new_values.dtype, real)
         delta_x = new_values.astype(dtype) - old_values.astype(dtype)
-        rows = jnp.take(rbm.kernel, sites, axis=0, mode="clip")
-        delta_theta = jnp.sum(delta_x[..., None] * rows, axis=-2)
+        delta_theta = jnp.sum(delta_x[..., None] * gather_rows(rbm.kernel, sites), axis=-2)
+        delta_visible = None
         if rbm.visible_bias is not None:
-            delta_visible = jnp.sum(delta_x * jnp.take(rbm.visible_bias, sites, mode="clip"), axis=-1)
-        else:
-            delta_visible = None
+            delta_visible = jnp.sum(delta_x * gather_rows(rbm.visible_bias, sites), axis=-1)
         invalid = None
 
-    new_theta = theta + delta_theta
-    delta = jnp.sum(rbm.activation(new_theta) - rbm.activation(theta), axis=-1)
-    if delta_visible is not None:
-        delta = delta + delta_visible
-    if traced:
-        bad = _sites_invalid(sites, n_sites)
-        if invalid is not None:
-            bad = bad | invalid
-        zero = guarded_zero(
-            new_theta.dtype,
-            bad,
-            f"log_psi_ratio: a site index is out of [0, {n_sites}) or repeated within a proposal"
-            + (
-                f", or a value is not one of local_states={model.local_states}"
-                if isinstance(model, RBMMultiVal)
-                else ""
-            ),
-        )
-        delta, new_theta = delta + zero.astype(delta.dtype), new_theta + zero
-    return delta, new_theta
+    if not traced:
+        return delta_theta, delta_visible, None
+    bad = _sites_invalid(sites, n_sites)
+    if invalid is not None:
+        bad = bad | invalid
+    message = f"{caller}: a site index is out of [0, {n_sites}) or repeated within a proposal"
+    if isinstance(model, RBMMultiVal):
+        message += f", or a value is not one of local_states={model.local_states}"
+    return delta_theta, delta_visible, guarded_zero(delta_theta.dtype, bad, message)
 
 
 @jaxtyped(typechecker=beartype)
@@ -266,10 +274,14 @@ def set_sites(
     n_sites = x.shape[-1]
     if not _is_traced(sites):
         _check_sites_eager(np.asarray(sites), n_sites)
-    x = jnp.asarray(x)
-    out = jnp.put_along_axis(
-        x, jnp.asarray(sites), jnp.asarray(new_values).astype(x.dtype), axis=-1, inplace=False, mode="clip"
-    )
+    x, sites = jnp.asarray(x), jnp.asarray(sites)
+    new_values = jnp.asarray(new_values).astype(x.dtype)
+    # A select per changed site instead of a scatter: O(k n_sites) element-wise
+    # work that keeps a batch-sharded x sharded under explicit mesh axes.
+    positions = jnp.arange(n_sites, dtype=sites.dtype)
+    out = x
+    for j in range(sites.shape[-1]):
+        out = jnp.where(positions == sites[..., j : j + 1], new_values[..., j : j + 1], out)
     if _is_traced(sites):
         out = out + guarded_zero(
             out.dtype,

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eqx_rbm
+from eqx_rbm import accept_moves, local_state, propose_move
 from eqx_rbm._local import hidden_theta, log_psi_ratio, set_sites
 
 TOL = {"rtol": 1e-10, "atol": 1e-10}
@@ -72,6 +73,14 @@ def _local_and_full(model, x, sites, new_values):
     return delta, new_theta, model(x_new) - model(x), hidden_theta(model, x_new)
 
 
+@eqx.filter_jit
+def _state_and_full(model, x, sites, new_values):
+    delta, proposed = propose_move(model, local_state(model, x), sites, new_values)
+    x_new = set_sites(x, sites, new_values)
+    full = local_state(model, x_new)
+    return delta, proposed, model(x_new) - model(x), full, model(x_new)
+
+
 def _assert_matches_full(model, x, sites, new_values):
     delta, new_theta, full_delta, full_theta = _local_and_full(model, x, sites, new_values)
     assert delta.shape == x.shape[:-1]
@@ -79,6 +88,14 @@ def _assert_matches_full(model, x, sites, new_values):
     assert delta.dtype == full_delta.dtype
     np.testing.assert_allclose(delta, full_delta, **TOL)
     np.testing.assert_allclose(new_theta, full_theta, **TOL)
+    # The cached-state API gives the same ratio and a state equal to a fresh one.
+    delta, proposed, full_delta, fresh, log_psi = _state_and_full(model, x, sites, new_values)
+    assert delta.dtype == full_delta.dtype
+    np.testing.assert_allclose(delta, full_delta, **TOL)
+    np.testing.assert_array_equal(proposed.x, fresh.x)
+    np.testing.assert_allclose(proposed.theta, fresh.theta, **TOL)
+    np.testing.assert_allclose(proposed.hidden_sum, fresh.hidden_sum, **TOL)
+    np.testing.assert_allclose(proposed.log_psi(model), log_psi, **TOL)
 
 
 @settings(max_examples=15, deadline=None)
@@ -210,6 +227,47 @@ def test_metropolis_chain_keeps_theta_consistent():
     np.testing.assert_allclose(log_psi, model(x), **TOL)
 
 
+def test_local_state_chain_stays_consistent():
+    """Metropolis with the cached state: after many moves it equals a fresh state."""
+    model = _rbm(jnp.complex128)
+    n_steps = 100
+    x0 = jax.random.choice(jax.random.key(11), jnp.asarray(SPIN_STATES), (N_CHAINS, N_SPIN))
+
+    @jax.jit
+    def run(x, key):
+        def step(state, key):
+            k_site, k_accept = jax.random.split(key)
+            sites = jax.random.randint(k_site, (N_CHAINS, 1), 0, N_SPIN)
+            flipped = -jnp.take_along_axis(state.x, sites, axis=-1)
+            delta, proposed = propose_move(model, state, sites, flipped)
+            accept = jax.random.uniform(k_accept, (N_CHAINS,)) < jnp.exp(2 * delta.real)
+            return accept_moves(state, proposed, accept), accept
+
+        return jax.lax.scan(step, local_state(model, x), jax.random.split(key, n_steps))
+
+    state, accepted = run(x0, jax.random.key(12))
+    assert 0 < int(accepted.sum()) < accepted.size
+    fresh = local_state(model, state.x)
+    np.testing.assert_allclose(state.theta, fresh.theta, **TOL)
+    np.testing.assert_allclose(state.hidden_sum, fresh.hidden_sum, **TOL)
+    np.testing.assert_allclose(state.log_psi(model), model(state.x), **TOL)
+
+
+def test_accept_moves_selects_per_chain():
+    model = _multival()
+    x, sites, new_values = _proposal(np.random.default_rng(13), 4, 6, 2, BOSON_STATES)
+    state = local_state(model, x)
+    _, proposed = propose_move(model, state, sites, new_values)
+    mask = jnp.array([True, False, False, True])
+    kept = accept_moves(state, proposed, mask)
+    for field in ("x", "theta", "hidden_sum"):
+        got, new, old = (np.asarray(getattr(s, field)) for s in (kept, proposed, state))
+        np.testing.assert_array_equal(got[[0, 3]], new[[0, 3]])
+        np.testing.assert_array_equal(got[[1, 2]], old[[1, 2]])
+    with pytest.raises(ValueError, match=r"accept: expected one boolean per chain, shape \(4,\)"):
+        accept_moves(state, proposed, mask[:2])
+
+
 def test_set_sites():
     x = jnp.arange(12.0).reshape(3, 4)
     out = set_sites(x, jnp.array([[0, 2], [3, 1], [1, 0]]), jnp.array([[-1, -2], [-3, -4], [-5, -6]]))
@@ -247,6 +305,8 @@ def test_bad_sites_eager(spin_case, bad_sites, message):
         log_psi_ratio(model, x, theta, jnp.array(bad_sites), new_values)
     with pytest.raises(ValueError, match=message):
         set_sites(x, jnp.array(bad_sites), new_values)
+    with pytest.raises(ValueError, match=message):
+        propose_move(model, local_state(model, x), jnp.array(bad_sites), new_values)
 
 
 @pytest.mark.parametrize("bad_sites", [[[0, 1], [2, N_SPIN], [4, 5]], [[0, 1], [3, 3], [4, 5]]])
@@ -258,6 +318,10 @@ def test_bad_sites_under_jit(spin_case, bad_sites):
         )
     with pytest.raises(Exception, match="out of \\[0, 12\\) or repeated"):
         jax.block_until_ready(eqx.filter_jit(set_sites)(x, jnp.array(bad_sites), new_values))
+    with pytest.raises(Exception, match="propose_move: a site index is out of \\[0, 12\\) or repeated"):
+        jax.block_until_ready(
+            eqx.filter_jit(propose_move)(model, local_state(model, x), jnp.array(bad_sites), new_values)
+        )
 
 
 def test_bad_shapes_and_dtypes(spin_case):
@@ -289,6 +353,10 @@ def test_multival_unknown_values():
         log_psi_ratio(model, x, theta, sites, bad)
     with pytest.raises(Exception, match="not one of local_states"):
         jax.block_until_ready(eqx.filter_jit(log_psi_ratio)(model, x, theta, sites, bad))
+    with pytest.raises(ValueError, match=r"new_values: expected every value to be one of local_states"):
+        propose_move(model, local_state(model, x), sites, bad)
+    with pytest.raises(Exception, match="not one of local_states"):
+        jax.block_until_ready(eqx.filter_jit(propose_move)(model, local_state(model, x), sites, bad))
     with pytest.raises(TypeError, match="new_values: expected an integer or floating array"):
         log_psi_ratio(model, x, theta, sites, new_values.astype(jnp.complex128))
 
