@@ -23,7 +23,7 @@ from jaxtyping import Array, Inexact, Num, Real, jaxtyped
 from ._checks import check_last_dim, check_numeric
 from ._multival import RBMMultiVal
 from ._rbm import RBM
-from ._sharding import batch_contract, gram
+from ._sharding import batch_contract, gram, replicated
 
 Model = RBM | RBMMultiVal
 
@@ -155,7 +155,8 @@ class Jacobian(eqx.Module):
             # Mean of the kernel block, M = X^T F / n; row s of K has mean u_s = X_s conj(M) F_s.
             mean = batch_contract(x, f, rbm.precision) / self.n_samples
             row_mean = jnp.sum(jnp.matmul(x, jnp.conj(mean), precision=rbm.precision) * f, axis=-1)
-            out = out - row_mean[:, None] - jnp.conj(row_mean)[None, :] + jnp.sum(jnp.abs(mean) ** 2)
+            column_mean = jnp.conj(replicated(row_mean))
+            out = out - row_mean[:, None] - column_mean[None, :] + jnp.sum(jnp.abs(mean) ** 2)
             x, f = x - self.features_mean, f - self.dactivation_mean
             if rbm.use_hidden_bias:
                 out = out + gram(f, jnp.conj(f), rbm.precision)

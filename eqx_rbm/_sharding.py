@@ -53,6 +53,11 @@ def batch_contract(a: jax.Array, b: jax.Array, precision: Any = None) -> jax.Arr
     )
 
 
+def replicated(a: jax.Array) -> jax.Array:
+    """`a` on every device under explicit axes (for a batch vector used along columns)."""
+    return jax.sharding.reshard(a, PartitionSpec()) if _explicit() else a
+
+
 def gram(a: jax.Array, b: jax.Array, precision: Any = None) -> jax.Array:
     """$a b^T$ for two batches of rows: an `(n, n)` matrix whose rows keep `a`'s sharding."""
     if _explicit():
