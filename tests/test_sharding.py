@@ -93,13 +93,11 @@ SCRIPT = textwrap.dedent(
             (out,) = check(f"{flavour} OneHot eager", one_hot(jax.device_put(odd, rows)), one_hot(odd))
             check_rows(f"{flavour} OneHot eager", out, rows)
 
-            # Local updates under explicit meshes are covered by test_local_sharding.py.
-            if flavour == "auto":
-                sharded = ratio(rbm, *(jax.device_put(a, rows) for a in (spins, sites, values)))
-                reference = ratio(rbm, spins, sites, values)
-                delta, new_theta = check(f"{flavour} log_psi_ratio", sharded, reference)
-                check_rows(f"{flavour} log_psi_ratio delta", delta, rows)
-                check_rows(f"{flavour} log_psi_ratio theta", new_theta, rows)
+            sharded = ratio(rbm, *(jax.device_put(a, rows) for a in (spins, sites, values)))
+            reference = ratio(rbm, spins, sites, values)
+            delta, new_theta = check(f"{flavour} log_psi_ratio", sharded, reference)
+            check_rows(f"{flavour} log_psi_ratio delta", delta, rows)
+            check_rows(f"{flavour} log_psi_ratio theta", new_theta, rows)
     print("sharding ok")
     """
 )
