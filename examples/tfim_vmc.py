@@ -7,9 +7,10 @@ far beyond exact summation. The script
    periodic chain, in the even-parity sector where the fermions see antiperiodic boundary
    conditions, and checks that formula against Lanczos on small chains;
 2. samples |psi(x)|^2 of an `eqx_rbm.RBM` with single-spin-flip Metropolis chains whose
-   acceptance ratios come from the local-update API (`eqx_rbm.hidden_theta`,
-   `eqx_rbm.log_psi_ratio`, `eqx_rbm.set_sites`): the cached hidden pre-activations
-   theta = xW + b make a proposal cost O(n_hidden) instead of a full evaluation;
+   acceptance ratios come from the local-update API (`eqx_rbm.local_state`,
+   `eqx_rbm.propose_move`, `eqx_rbm.accept_moves`): each chain caches its hidden
+   pre-activations theta = xW + b and the sum of their activations, so that a proposal costs
+   one activation per hidden unit, O(n_hidden), instead of a full evaluation;
 3. estimates the local energies with the same API and updates the parameters by
    stochastic reconfiguration (the natural gradient for wave functions), solved in sample space
    with the closed-form log-derivatives of `eqx_rbm.jacobian` (its n x n kernel and the
@@ -119,42 +120,39 @@ def check_free_fermions() -> None:
 # --------------------------------------------------------------------------- sampling and local energies
 
 
-def metropolis_sweeps(model, x, theta, key, n_sweeps: int):
-    """Single-spin-flip Metropolis on every chain at once, with cached pre-activations.
+def metropolis_sweeps(model, state, key, n_sweeps: int):
+    """Single-spin-flip Metropolis on every chain at once, with cached hidden-unit data.
 
-    `x` (n_chains, L) and `theta` (n_chains, n_hidden) are the chains' configurations and their
-    theta = xW + b. A sweep is L proposals per chain, each flipping one random site; the ratio
-    psi(x') / psi(x) and the updated theta come from `eqx_rbm.log_psi_ratio` in O(n_hidden).
-    Returns the final x, theta and the configurations after each sweep, (n_sweeps, n_chains, L).
+    `state` is the chains' `eqx_rbm.LocalState`: configurations (n_chains, L), their
+    theta = xW + b and the sum of the activation over hidden units. A sweep is L proposals per
+    chain, each flipping one random site; `eqx_rbm.propose_move` gives psi(x') / psi(x) in
+    O(n_hidden), evaluating the activation on the proposal only. Returns the final state and
+    the configurations after each sweep, (n_sweeps, n_chains, L).
     """
-    n_chains, n_sites = x.shape
+    n_chains, n_sites = state.x.shape
     k_site, k_accept = jax.random.split(key)
     sites = jax.random.randint(k_site, (n_sweeps, n_sites, n_chains, 1), 0, n_sites)
     log_u = jnp.log(jax.random.uniform(k_accept, (n_sweeps, n_sites, n_chains)))
 
-    def propose(carry, inputs):
-        x, theta = carry
+    def propose(state, inputs):
         site, log_u = inputs
-        flipped = -jnp.take_along_axis(x, site, axis=-1)
-        delta, new_theta = eqx_rbm.log_psi_ratio(model, x, theta, site, flipped)
+        flipped = -jnp.take_along_axis(state.x, site, axis=-1)
+        delta, proposed = eqx_rbm.propose_move(model, state, site, flipped)
         accept = log_u < 2 * delta.real  # |psi(x')|^2 / |psi(x)|^2
-        x = jnp.where(accept[:, None], eqx_rbm.set_sites(x, site, flipped), x)
-        theta = jnp.where(accept[:, None], new_theta, theta)
-        return (x, theta), None
+        return eqx_rbm.accept_moves(state, proposed, accept), None
 
-    def sweep(carry, inputs):
-        carry, _ = jax.lax.scan(propose, carry, inputs)
-        return carry, carry[0]
+    def sweep(state, inputs):
+        state, _ = jax.lax.scan(propose, state, inputs)
+        return state, state.x
 
-    (x, theta), history = jax.lax.scan(sweep, (x, theta), (sites, log_u))
-    return x, theta, history
+    return jax.lax.scan(sweep, state, (sites, log_u))
 
 
 def sample(model, chains, key, n_per_chain: int, burn_in: int):
     """Returns the new chain states and samples of shape (n_per_chain * n_chains, L), chain index fastest."""
-    theta = eqx_rbm.hidden_theta(model, chains)  # the parameters changed: rebuild the cache
-    chains, _, history = metropolis_sweeps(model, chains, theta, key, burn_in + n_per_chain)
-    return chains, history[burn_in:].reshape(-1, chains.shape[-1])
+    state = eqx_rbm.local_state(model, chains)  # the parameters changed: rebuild the cache
+    state, history = metropolis_sweeps(model, state, key, burn_in + n_per_chain)
+    return state.x, history[burn_in:].reshape(-1, chains.shape[-1])
 
 
 def local_energies(model, samples, field: float, coupling: float) -> jax.Array:
@@ -163,12 +161,11 @@ def local_energies(model, samples, field: float, coupling: float) -> jax.Array:
     Real for real parameters; complex for complex ones, whose energy is the real part of the mean.
     """
     n, n_sites = samples.shape
-    theta = eqx_rbm.hidden_theta(model, samples)
-    # One proposal per site: configuration copies (n, L, L), each flipping a different site.
-    x = jnp.broadcast_to(samples[:, None, :], (n, n_sites, n_sites))
-    theta = jnp.broadcast_to(theta[:, None, :], (n, n_sites, theta.shape[-1]))
+    state = eqx_rbm.local_state(model, samples)
+    # One proposal per site: the state repeated (n, L, ...), each copy flipping a different site.
+    copies = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (n, n_sites, *a.shape[1:])), state)
     sites = jnp.broadcast_to(jnp.arange(n_sites)[None, :, None], (n, n_sites, 1))
-    delta, _ = eqx_rbm.log_psi_ratio(model, x, theta, sites, -samples[:, :, None])
+    delta, _ = eqx_rbm.propose_move(model, copies, sites, -samples[:, :, None])
     ising = -coupling * jnp.sum(samples * jnp.roll(samples, -1, axis=-1), axis=-1)
     return ising - field * jnp.sum(jnp.exp(delta), axis=-1)
 
