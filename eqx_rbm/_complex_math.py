@@ -12,13 +12,13 @@ polynomial. The coefficients are least-squares fits on Chebyshev nodes
 With `a = |Re z|` and `v = Im z` after the flip `z -> -z` where the sign bit of
 `Re z` is set, and `v = k pi + r` with `|r| <= pi/2`:
 
-- `|cosh z|^2 = sinh^2 a + cos^2 v`, so with `t = exp(-2a)`,
-  `Re log cosh z = a - log 2 + log((1 - t)^2 + 4 t cos^2 v) / 2`: a sum of
-  two non-negative terms, accurate near the zeros of `cosh` and free of
+- `|cosh z|^2 = cosh^2 a (cos^2 r + tanh^2 a sin^2 r)`, so with `t = exp(-2a)`,
+  `Re log cosh z = a - log 2 + log((1 + t)^2 (cos^2 r + tanh^2 a sin^2 r)) / 2`:
+  a sum of non-negative terms, accurate near the zeros of `cosh` and free of
   overflow;
 - `Im log cosh z = k pi + atan2(tanh(a) sin r, cos r)`, which is the branch of
   NetKet's `z + log1p(exp(-2z)) - log 2` and is accurate where it is small;
-- `tanh z = ((1 - t^2) + 4i t sin r cos r) / ((1 - t)^2 + 4 t cos^2 r)`.
+- `tanh z = (tanh a + i sech^2(a) sin r cos r) / (cos^2 r + tanh^2 a sin^2 r)`.
 
 With `library_trig=True` the same formulas take `sin v` and `cos v` from the
 library, whose reduction is exact for any `|v|`: the slow path beyond the
@@ -45,6 +45,7 @@ class _Constants(NamedTuple):
     sin: tuple[float, ...]  # sin r = r + r^3 P(r^2), |r| <= pi/4
     cos: tuple[float, ...]  # cos r = 1 - r^2/2 + r^4 Q(r^2)
     atan: tuple[float, ...]  # atan q = q + q^3 R(q^2), |q| <= tan(pi/8)
+    tanh: tuple[float, ...]  # tanh a = a + a^3 T(a^2), 0 <= a <= _TANH_SERIES_MAX
 
 
 _F64 = _Constants(
@@ -81,6 +82,17 @@ _F64 = _Constants(
         0.039253696320618564,
         -0.01920252926841228,
     ),
+    tanh=(
+        -0.3333333333333333,
+        0.1333333333333285,
+        -0.05396825396719804,
+        0.021869488447246423,
+        -0.008863231774040416,
+        0.003592038687140969,
+        -0.001454580293032963,
+        0.0005796779428579349,
+        -0.00019205571205576613,
+    ),
 )
 
 _F32 = _Constants(
@@ -96,10 +108,14 @@ _F32 = _Constants(
         0.10746298730373383,
         -0.06459376215934753,
     ),
+    tanh=(-0.3333333134651184, 0.13332965970039368, -0.053816478699445724, 0.019840896129608154),
 )
 
 _LOG2 = math.log(2.0)
 _TAN_PI_8 = math.tan(math.pi / 8)
+# Below, tanh a is a series; above, (1 - t) / (1 + t) with t = exp(-2a) <= 0.5
+# loses no digits to cancellation.
+_TANH_SERIES_MAX = 0.35
 # log 2 = _LOG2_HI + _LOG2_LO with e * _LOG2_HI exact for any float64 exponent e.
 _LOG2_HI = 0.6931471803691238
 _LOG2_LO = 1.9082149292705877e-10
@@ -150,9 +166,11 @@ def _atan2_right_half_plane(y: Array, x: Array, c: _Constants) -> Array:
     steep = ay > x
     num = jnp.minimum(ay, x)
     den = jnp.maximum(ay, x)
-    q = jnp.where(den == 0, 0.0, num / den)
-    reduce = q > _TAN_PI_8
-    q = jnp.where(reduce, (q - 1) / (q + 1), q)
+    # atan(num/den) = pi/4 + atan((num - den)/(num + den)) above tan(pi/8);
+    # each division feeds only the select (see `_shared`).
+    reduce = num > _TAN_PI_8 * den
+    q = jnp.where(reduce, (num - den) / (num + den), num / den)
+    q = jnp.where(den == 0, 0.0, q)
     u = q * q
     p = q + q * u * _horner(u, c.atan)
     p = jnp.where(reduce, p + math.pi / 4, p)
@@ -177,8 +195,9 @@ def _log(x: Array) -> Array:
     mantissa = jnp.where(high, 0.5 * mantissa, mantissa)
     e = (exponent + high).astype(jnp.float64)
     f = mantissa - 1
+    # s and s^2 from separate divisions, each with a single use (see `_shared`).
     s = f / (2 + f)
-    z = s * s
+    z = (f * f) / ((2 + f) * (2 + f))
     half_f2 = 0.5 * f * f
     log_mantissa = f - half_f2 + s * (half_f2 + z * _horner(z, _LOG_F64))
     result = e * _LOG2_HI + (e * _LOG2_LO + log_mantissa)
@@ -190,22 +209,29 @@ def _log(x: Array) -> Array:
 class _Shared(NamedTuple):
     flip: Array
     a: Array
-    expm1: Array  # exp(-2a) - 1
     t: Array  # exp(-2a)
+    tanh_a: Array
     base: Array  # Im log cosh z = base + atan2(tanh(a) sin r, cos r)
     sin_r: Array
     cos_r: Array
-    denominator: Array  # |2 e^{-a} cosh z|^2 = (1 - t)^2 + 4 t cos^2 r
+    y: Array  # tanh(a) sin r
+    denominator: Array  # |cosh z|^2 / cosh^2 a = cos^2 r + tanh^2(a) sin^2 r
 
 
 def _shared(z: Array, library_trig: bool) -> _Shared:
     c = constants(z.real.dtype)
-    x, y = z.real, z.imag
+    x, v = z.real, z.imag
     flip = jnp.signbit(x)
     a = jnp.abs(x)
-    v = jnp.where(flip, -y, y)
-    expm1 = jnp.expm1(-2 * a)
-    t = jnp.exp(-2 * a)
+    v = jnp.where(flip, -v, v)
+    # Each costly operation (exp, division, log) has a single use: XLA's CPU
+    # fusion then keeps the whole computation in one loop instead of storing
+    # intermediates and recomputing the argument reduction in several loops.
+    # Hence exp(-a)^2 rather than exp(-2a), whose result is needed twice.
+    e = jnp.exp(-a)
+    t = e * e
+    a2 = a * a
+    tanh_a = jnp.where(a < _TANH_SERIES_MAX, a + a * a2 * _horner(a2, c.tanh), (1 - t) / (1 + t))
     if library_trig:
         # Exact argument reduction for any |v| from the library's sine and
         # cosine; r is then only known through them, and v - r stands for k pi.
@@ -216,20 +242,25 @@ def _shared(z: Array, library_trig: bool) -> _Shared:
     else:
         k, sin_r, cos_r = _sin_cos_mod_pi(v, c)
         base = k * math.pi
-    denominator = expm1 * expm1 + 4 * t * (cos_r * cos_r)
-    return _Shared(flip, a, expm1, t, base, sin_r, cos_r, denominator)
+    y = tanh_a * sin_r
+    denominator = cos_r * cos_r + y * y
+    return _Shared(flip, a, t, tanh_a, base, sin_r, cos_r, y, denominator)
 
 
 def _log_cosh_from(s: _Shared, c: _Constants) -> Array:
-    real = s.a - _LOG2 + 0.5 * _log(s.denominator)
-    tanh_a = -s.expm1 / (2 + s.expm1)
-    imag = s.base + _atan2_right_half_plane(tanh_a * s.sin_r, s.cos_r, c)
+    # |cosh z| = cosh(a) sqrt(denominator) and cosh a = (1 + t) e^a / 2.
+    one_plus_t = 1 + s.t
+    real = s.a - _LOG2 + 0.5 * _log(one_plus_t * one_plus_t * s.denominator)
+    imag = s.base + _atan2_right_half_plane(s.y, s.cos_r, c)
     return lax.complex(real, imag)
 
 
 def _tanh_from(s: _Shared) -> Array:
-    scale = 1 / s.denominator
-    real = -s.expm1 * (2 + s.expm1) * scale
+    # tanh z = (sinh 2a + i sin 2v) / (cosh 2a + cos 2v), divided by 2 cosh^2 a;
+    # sech^2 a = 4t / (1 + t)^2 has no cancellation for large a.
+    one_plus_t = 1 + s.t
+    scale = 1 / (one_plus_t * one_plus_t * s.denominator)
+    real = s.tanh_a * (one_plus_t * one_plus_t) * scale
     imag = 4 * s.t * s.sin_r * s.cos_r * scale
     real = jnp.where(s.flip, -real, real)
     imag = jnp.where(s.flip, -imag, imag)
