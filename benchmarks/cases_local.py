@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 import eqx_rbm
 
-from .common import EQX, GEMM, Result, gemm, spins
+from .common import DTYPES, EQX, GEMM, Result, gemm, spins
 from .timing import Candidate, Settings, timed
 
 
@@ -86,3 +86,57 @@ def local_loop_cases(
             notes=f"{steps} accepted flips in one jitted lax.scan; time per step",
             derived={"speedup_vs_recompute": medians["recompute"] / medians[EQX]},
         )
+
+
+def local_state_cases(
+    dtypes: list[str], shapes: list[tuple[int, int, int]], s: Settings, steps: int = 200
+) -> Iterator[Result]:
+    """Metropolis loops with the cached `LocalState` API against `log_psi_ratio`: time per step.
+
+    The state keeps the sum of the activation over hidden units, so a proposal evaluates the
+    activation on the proposed pre-activations only; `log_psi_ratio` evaluates it on the
+    current ones as well.
+    """
+    for dtype_name in dtypes:
+        for n, alpha, batch in shapes:
+            model = eqx_rbm.RBM(n, alpha=alpha, param_dtype=DTYPES[dtype_name], key=jax.random.key(0))
+            x = spins(jax.random.key(1), batch, n, jnp.float64)
+            sites = jax.random.randint(jax.random.key(2), (steps, batch, 1), 0, n)
+            log_u = jnp.log(jax.random.uniform(jax.random.key(3), (steps, batch)))
+
+            def cached(m, x, sites, log_u):
+                def step(state, inputs):
+                    site, log_u = inputs
+                    flipped = -jnp.take_along_axis(state.x, site, axis=-1)
+                    delta, proposed = eqx_rbm.propose_move(m, state, site, flipped)
+                    return eqx_rbm.accept_moves(state, proposed, log_u < 2 * delta.real), delta
+
+                return jax.lax.scan(step, eqx_rbm.local_state(m, x), (sites, log_u))[1]
+
+            def ratio(m, x, sites, log_u):
+                def step(carry, inputs):
+                    (x, theta), (site, log_u) = carry, inputs
+                    flipped = -jnp.take_along_axis(x, site, axis=-1)
+                    delta, new_theta = eqx_rbm.log_psi_ratio(m, x, theta, site, flipped)
+                    accept = (log_u < 2 * delta.real)[:, None]
+                    x = jnp.where(accept, eqx_rbm.set_sites(x, site, flipped), x)
+                    return (x, jnp.where(accept, new_theta, theta)), delta
+
+                return jax.lax.scan(step, (x, eqx_rbm.hidden_theta(m, x)), (sites, log_u))[1]
+
+            args = (model, x, sites, log_u)
+            candidates = {
+                EQX: Candidate(jax.jit(cached), args, calls=steps),
+                "log_psi_ratio": Candidate(jax.jit(ratio), args, calls=steps),
+            }
+            medians, rounds = timed(s, candidates)
+            yield Result(
+                "local update API",
+                f"{dtype_name} N={n} alpha={alpha} chains={batch} k=1",
+                {"dtype": dtype_name, "N": n, "alpha": alpha, "batch": batch, "k": 1},
+                medians,
+                rounds,
+                notes=f"{steps} Metropolis steps in one jitted lax.scan, time per step; "
+                "eqx_rbm: local_state, propose_move, accept_moves; log_psi_ratio: the uncached API",
+                derived={"speedup_vs_log_psi_ratio": medians["log_psi_ratio"] / medians[EQX]},
+            )

@@ -20,7 +20,7 @@ from typing import Any
 
 import jax
 
-from .cases_local import local_loop_cases, local_update_cases
+from .cases_local import local_loop_cases, local_state_cases, local_update_cases
 from .cases_models import forward_cases, grad_cases, jacobian_cases, multival_cases
 from .cases_system import call_overhead_cases, compile_cases, import_cases, memory_cases
 from .cases_vmc import vmc_cases
@@ -65,6 +65,7 @@ def plan(quick: bool) -> Plan:
             ("multival", lambda: multival_cases([8], 64, 1, 4096, headline, gathered=False)),
             ("local", lambda: local_update_cases(256, 4, [1024], headline)),
             ("local", lambda: local_loop_cases(256, 4, [1], headline)),
+            ("local", lambda: local_state_cases(["float64", "complex128"], [(40, 2, 128)], headline)),
             ("vmc", lambda: vmc_cases(["float64", "complex128"], Settings(min_rounds=5, budget_s=5.0))),
             ("overhead", lambda: call_overhead_cases(headline)),
         ]
@@ -97,6 +98,12 @@ def plan(quick: bool) -> Plan:
             ("multival", lambda: multival_cases([2, 4, 8, 16], 64, 1, 4096, headline, gathered=True)),
             ("local", lambda: local_update_cases(256, 4, [1, 64, 1024], headline)),
             ("local", lambda: local_loop_cases(256, 4, [1, 64], headline)),
+            (
+                "local",
+                lambda: local_state_cases(
+                    ["float64", "complex128"], [(40, 2, 128), (256, 4, 1), (256, 4, 64)], headline
+                ),
+            ),
             ("vmc", lambda: vmc_cases(["float64", "complex128"], end_to_end)),
             ("overhead", lambda: call_overhead_cases(headline)),
         ]
