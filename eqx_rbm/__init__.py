@@ -2,7 +2,7 @@
 
 from ._derivatives import Jacobian, jacobian, log_derivatives
 from ._local import hidden_theta, log_psi_ratio, set_sites
-from ._local_state import LocalState, accept_moves, local_state, propose_move
+from ._local_state import LocalState, accept_moves, local_state, propose_move, site_log_ratios
 from ._log_cosh import log_cosh
 from ._multival import RBMMultiVal
 from ._one_hot import OneHot
@@ -29,5 +29,6 @@ __all__ = [
     "log_psi_ratio",
     "propose_move",
     "set_sites",
+    "site_log_ratios",
     "to_variables",
 ]

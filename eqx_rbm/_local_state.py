@@ -16,8 +16,8 @@ import numpy as np
 from beartype import beartype
 from jaxtyping import Array, Bool, Inexact, Int, Num, jaxtyped
 
-from ._checks import check_numeric
-from ._local import hidden_theta, move, set_sites
+from ._checks import check_numeric, guarded_zero
+from ._local import _class_index, _is_traced, hidden_theta, move, set_sites
 from ._multival import RBMMultiVal
 from ._rbm import RBM
 
@@ -166,6 +166,78 @@ def accept_moves(
         jnp.where(accept[..., None], proposed.theta, state.theta),
         jnp.where(accept, proposed.hidden_sum, state.hidden_sum),
     )
+
+
+@jaxtyped(typechecker=beartype)
+def site_log_ratios(
+    model: RBM | RBMMultiVal, state: LocalState, new_values: Num[Array | np.ndarray, "*batch n_sites"]
+) -> Inexact[Array, "*batch n_sites"]:
+    r"""$\log\psi(x^{(i)}) - \log\psi(x)$ for every site $i$ at once.
+
+    $x^{(i)}$ is $x$ with site $i$ set to `new_values[..., i]`: these are the
+    `n_sites` single-site proposals of each configuration, as a local energy
+    with single-site off-diagonal terms needs them (a spin flip on every site
+    for the transverse-field Ising model). The change of the
+    pre-activations of site $i$ is $(x'_i - x_i) W_i$, a broadcast product
+    with the whole kernel rather than a gather of its rows, and the
+    activation is evaluated once per hidden unit and site.
+
+    **Arguments:**
+
+    - `model`: the model the state was built with.
+    - `state`: the [`eqx_rbm.LocalState`][] of the configurations, batch `*batch`.
+    - `new_values`: shape `(*batch, n_sites)`: the value site $i$ takes in
+      proposal $i$ (for spins, `-state.x`); for an `RBMMultiVal`, elements of
+      `local_states`. A site may keep its value (its ratio is then exactly 0).
+
+    **Returns:**
+
+    The log-ratios, shape `(*batch, n_sites)`.
+    """
+    _check_state(model, state)
+    rbm = model.rbm if isinstance(model, RBMMultiVal) else model
+    check_numeric("new_values", new_values, allow_complex=not isinstance(model, RBMMultiVal))
+    if new_values.shape != state.x.shape:
+        raise ValueError(
+            f"new_values: expected one value per site, the shape of state.x {state.x.shape}, "
+            f"got shape {tuple(new_values.shape)}"
+        )
+    traced = _is_traced(state.x, new_values)
+    if isinstance(model, RBMMultiVal):
+        if not traced:
+            model.one_hot._raise_on_unknown(np.asarray(new_values), "new_values")
+            model.one_hot._raise_on_unknown(np.asarray(state.x), "state.x")
+        old_class, old_known = _class_index(model, state.x)
+        new_class, new_known = _class_index(model, jnp.asarray(new_values))
+        n_classes, real = model.n_classes, jnp.finfo(rbm.param_dtype).dtype
+        classes = jnp.arange(n_classes)
+        # Row (i, c') minus row (i, c) of the kernel as a product with the
+        # per-site class difference: no gather, and exactly zero where c' = c.
+        change = (new_class[..., None] == classes).astype(real) - (old_class[..., None] == classes).astype(
+            real
+        )
+        kernel = rbm.kernel.reshape(model.n_sites, n_classes, rbm.n_hidden)
+        delta_theta = jnp.einsum("...ic,ich->...ih", change, kernel, precision=rbm.precision)
+        delta_visible = None
+        if rbm.visible_bias is not None:
+            delta_visible = jnp.sum(change * rbm.visible_bias.reshape(model.n_sites, n_classes), axis=-1)
+        invalid = ~(old_known & new_known)
+    else:
+        # Differences in the parameters' real dtype: integer spins would wrap.
+        x = jnp.asarray(state.x)
+        dtype = jnp.result_type(x.dtype, new_values.dtype, jnp.finfo(rbm.param_dtype).dtype)
+        change = jnp.asarray(new_values).astype(dtype) - x.astype(dtype)
+        delta_theta = change[..., None] * rbm.kernel
+        delta_visible = change * rbm.visible_bias if rbm.visible_bias is not None else None
+        invalid = None
+    new_sum = jnp.sum(rbm.activation(state.theta[..., None, :] + delta_theta), axis=-1)
+    delta = new_sum - state.hidden_sum[..., None]
+    if delta_visible is not None:
+        delta = delta + delta_visible
+    if traced and invalid is not None and isinstance(model, RBMMultiVal):
+        message = f"site_log_ratios: a value is not one of local_states={model.local_states}"
+        delta = delta + guarded_zero(delta.dtype, invalid, message)
+    return delta
 
 
 def _check_state(model: Any, state: LocalState) -> None:

@@ -68,7 +68,9 @@ SCRIPT = textwrap.dedent(
         state = eqx_rbm.local_state(model, x)
         delta2, proposed = eqx_rbm.propose_move(model, state, sites, values)
         kept = eqx_rbm.accept_moves(state, proposed, accept)
-        return (theta, delta, new_theta, moved, delta2, kept.x, kept.theta, kept.hidden_sum)
+        # Every site set to the value of its right neighbour: valid states, some unchanged.
+        per_site = eqx_rbm.site_log_ratios(model, state, jnp.roll(x, 1, axis=-1))
+        return (theta, delta, new_theta, moved, delta2, kept.x, kept.theta, kept.hidden_sum, per_site)
 
     @eqx.filter_jit
     def derivatives(model, x, v):
