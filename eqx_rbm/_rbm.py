@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from beartype import beartype
+from jax.core import Tracer
+from jax.sharding import AxisType, NamedSharding, PartitionSpec
 from jaxtyping import Array, Inexact, Num, PRNGKeyArray, jaxtyped
 
 from ._checks import (
@@ -38,6 +40,26 @@ def _initialise(
     if value.dtype != dtype:
         raise TypeError(f"{name}: the initializer returned dtype {value.dtype}, expected param_dtype={dtype}")
     return value
+
+
+def _on_mesh_of(x: Any, param: Array) -> Array:
+    """`param`, replicated on the explicit mesh that `x` is sharded over, if any.
+
+    A product with a batch-sharded `x` has a transpose that contracts the
+    batch axis. Under explicit axes JAX takes that gradient's sharding from the
+    parameter's type, and a parameter on no mesh leaves it ambiguous (a
+    `ShardingTypeError` unless `jax.set_mesh` is in effect). Outside explicit
+    meshes this returns `param` unchanged and adds nothing to the program.
+    """
+    if not isinstance(x, Tracer) or not jax.sharding.get_abstract_mesh().empty:
+        return param  # eager calls need nothing; under jax.set_mesh JAX knows the mesh
+    sharding = jax.typeof(x).sharding
+    mesh = sharding.mesh
+    if mesh.empty or AxisType.Explicit not in mesh.axis_types or all(p is None for p in sharding.spec):
+        return param  # no explicit batch sharding (also each sample inside jax.vmap)
+    if not jax.typeof(param).sharding.mesh.empty:
+        return param
+    return jax.sharding.reshard(param, NamedSharding(mesh, PartitionSpec()))
 
 
 class RBM(eqx.Module):
@@ -172,7 +194,7 @@ class RBM(eqx.Module):
         x = jnp.asarray(x, dtype)
         theta = jax.lax.dot_general(
             x,
-            self.kernel.astype(dtype),
+            _on_mesh_of(x, self.kernel.astype(dtype)),
             (((x.ndim - 1,), (0,)), ((), ())),
             precision=self.precision,
         )
@@ -184,5 +206,5 @@ class RBM(eqx.Module):
         """$\\log\\psi$ given the pre-activations `theta` of the same `x`."""
         out = jnp.sum(self.activation(theta), axis=-1)
         if self.visible_bias is not None:
-            out = out + jnp.dot(x, self.visible_bias, precision=self.precision)
+            out = out + jnp.dot(x, _on_mesh_of(x, self.visible_bias), precision=self.precision)
         return out

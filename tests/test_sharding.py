@@ -98,6 +98,15 @@ SCRIPT = textwrap.dedent(
             delta, new_theta = check(f"{flavour} log_psi_ratio", sharded, reference)
             check_rows(f"{flavour} log_psi_ratio delta", delta, rows)
             check_rows(f"{flavour} log_psi_ratio theta", new_theta, rows)
+    # Explicitly sharded inputs without jax.set_mesh: the jitted gradient still
+    # finds the mesh (from the input's type) for its replicated parameter gradient.
+    rows = NamedSharding(MESHES["explicit"], P("batch"))
+    for name, model in models.items():
+        x = jax.device_put(bosons if name == "RBMMultiVal" else spins, rows)
+        reference = bosons if name == "RBMMultiVal" else spins
+        check(f"no set_mesh {name} grad", grad(model, x), grad(model, reference))
+        for leaf in check(f"no set_mesh {name} jacobian", jac(model, x), jac(model, reference)):
+            check_rows(f"no set_mesh {name} jacobian", leaf, rows)
     print("sharding ok")
     """
 )
