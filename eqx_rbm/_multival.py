@@ -127,5 +127,11 @@ class RBMMultiVal(eqx.Module):
 
         $\\log\\psi(x)$ of shape `(*batch,)`.
         """
+        if x.ndim and x.shape[-1] == self.rbm.n_visible != self.n_sites:
+            raise ValueError(
+                f"x: expected shape (*batch, n_sites) with n_sites={self.n_sites}, got shape "
+                f"{tuple(x.shape)}; pass the site values themselves, not one-hot features "
+                f"(n_sites * n_classes = {self.rbm.n_visible}): the model encodes them"
+            )
         check_last_dim("x", x.shape, self.n_sites, "n_sites")
         return self.rbm(self.one_hot(x))

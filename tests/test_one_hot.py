@@ -277,3 +277,13 @@ def test_custom_states_name_the_fix():
     with pytest.raises(Exception) as info:
         jax.block_until_ready(eqx.filter_jit(layer)(jnp.array([0, 1])))
     assert fix in _first_line_naming(str(info.value), "OneHot:")
+
+
+def test_multival_fed_one_hot_features_names_the_fix():
+    model = eqx_rbm.RBMMultiVal(3, 4, key=jax.random.key(0))
+    features = model.one_hot(jnp.array([[0, 3, 1]]))
+    with pytest.raises(ValueError) as info:
+        model(features)
+    first = str(info.value).splitlines()[0]
+    assert first.startswith("x: expected shape (*batch, n_sites) with n_sites=3, got shape (1, 12)")
+    assert "pass the site values themselves, not one-hot features" in first
