@@ -78,7 +78,7 @@ SCRIPT = textwrap.dedent(
         plain = eqx_rbm.jacobian(model, x)
         centred = eqx_rbm.jacobian(model, x, centred=True)
         round_trip = centred.matvec(centred.rmatvec(v))
-        batched = (jax.tree.leaves(tree), plain.kernel(), centred.kernel(), round_trip)
+        batched = (jax.tree.leaves(tree), plain.kernel(), centred.kernel(), round_trip, centred.flat())
         return batched, (plain.rmatvec(v), centred.rmatvec(v))
 
     flavours = {
