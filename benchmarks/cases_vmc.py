@@ -10,7 +10,8 @@ eqx_rbm's side is the example's own jitted step (`make_step`) and its phases (`s
 with `MetropolisLocal`, `IsingJax`, and `nk.driver.VMC_SR` (NetKet's driver for SR solved
 exactly, by Cholesky, here in its kernel form since there are fewer samples than parameters);
 `nk.driver.VMC` with the `nk.optimizer.SR` preconditioner is timed alongside. NetKet's
-phases are `MCState.sample`, `MCState.local_estimators` and the SR solve that `VMC_SR` calls.
+phases are `MCState.sample`, `MCState.local_estimators` and the SR solve that `VMC_SR` calls
+(the kernel form computed without storing the Jacobian, its automatic choice here).
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def _theirs(
 ) -> dict[str, Candidate]:
     import optax
     from netket._src.ngd.sr_srt_common import get_samples_and_pdf, sr, srt
+    from netket._src.ngd.srt_onthefly import srt_onthefly
 
     nk = netket()
     dtype = DTYPES[dtype_name]
@@ -114,7 +116,8 @@ def _theirs(
 
     state.sample()
     e_loc = state.local_estimators(hamiltonian)
-    solve = srt if driver.use_ntk else sr
+    # The solver VMC_SR picked (it prints its choice): kernel or not, on the fly or not.
+    solve = (srt_onthefly if driver.on_the_fly else srt) if driver.use_ntk else sr
 
     def sr_solve():
         samples, weights = get_samples_and_pdf(state)
