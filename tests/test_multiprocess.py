@@ -161,39 +161,48 @@ def _launch(outdir: Path) -> list[subprocess.Popen]:
     root = Path(__file__).resolve().parents[1]
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
     port = _free_port()
-    return [
-        subprocess.Popen(
-            [sys.executable, __file__, "worker", str(port), str(i), str(outdir)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in range(N_PROCESSES)
-    ]
+    processes = []
+    for i in range(N_PROCESSES):
+        # Output goes to files: nothing blocks on a full pipe while we poll.
+        with open(outdir / f"process{i}.log", "w") as log:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, "worker", str(port), str(i), str(outdir)],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    return processes
 
 
-def _wait(processes: list[subprocess.Popen]) -> list[str]:
-    """Each process's output; on failure or time-out every child is killed."""
+def _wait(processes: list[subprocess.Popen], outdir: Path) -> None:
+    """Waits for every process; as soon as one fails, or at the time-out, all are killed."""
     deadline = time.monotonic() + TIMEOUT_S
-    outputs = []
     try:
-        for p in processes:
-            out, _ = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            outputs.append(out)
+        while True:
+            codes = [p.poll() for p in processes]
+            if all(c == 0 for c in codes) or any(c not in (None, 0) for c in codes):
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
     finally:
         for p in processes:
             if p.poll() is None:
                 p.kill()
                 p.wait(timeout=10)
-    for i, (p, out) in enumerate(zip(processes, outputs, strict=True)):
-        assert p.returncode == 0, f"process {i} exited with {p.returncode}:\n{out[-5000:]}"
-    return outputs
+    codes = [p.returncode for p in processes]
+    logs = "\n".join(
+        f"--- process {i}:\n{(outdir / f'process{i}.log').read_text()[-3000:]}" for i in range(len(codes))
+    )
+    # Negative codes are signals: -9 for the processes stopped here.
+    assert codes == [0] * len(codes), f"exit codes {codes} (time-out {TIMEOUT_S} s)\n{logs}"
 
 
 def test_two_processes_match_one(tmp_path: Path) -> None:
     start = time.perf_counter()
-    _wait(_launch(tmp_path))
+    _wait(_launch(tmp_path), tmp_path)
     wall = time.perf_counter() - start
     shards = {}
     for i in range(N_PROCESSES):
