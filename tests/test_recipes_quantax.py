@@ -37,7 +37,9 @@ def load_recipe(name: str) -> ModuleType:
 def recipe() -> Iterator[ModuleType]:
     require("quantax")
     module = load_recipe("quantax_rbm")
-    # Other tests in the same process import NetKet, which sets a global mesh.
+    # NetKet sets a global mesh at import, which quantax refuses and leaving the
+    # context would undo: import it first, as other tests in this process do.
+    require("netket")
     with module.quantax_mesh():
         yield module
 
@@ -117,7 +119,7 @@ def full_sum_energy(log_psi: np.ndarray, dense: np.ndarray) -> float:
 def test_ground_state_matches_exact_diagonalisation(recipe: ModuleType, case: str) -> None:
     import quantax as qtx
 
-    exact, configs, dense = netket_ground_energy_and_dense()  # imports NetKet first, on purpose
+    exact, configs, dense = netket_ground_energy_and_dense()
     dtype = jnp.complex128 if "complex" in case else jnp.float64
     if case.startswith("quantax"):
         make_model = lambda: qtx.model.RBM_Dense(2 * N_SITES, dtype=dtype)  # noqa: E731

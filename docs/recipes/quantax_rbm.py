@@ -66,7 +66,7 @@ class QuantaxRBM(qtx.nn.RefModel):
     ) -> qtx.utils.LogArray | tuple[qtx.utils.LogArray, RBMInternal]:
         # quantax says how many sites changed at most ("nflips"), not which: a
         # stable sort puts the changed sites first. When fewer changed (a chain
-        # that is already done, an operator term that acts trivially), the rest
+        # that has finished its sweep stays in the batch unchanged), the rest
         # are distinct unchanged sites, which contribute exactly zero.
         sites = jnp.argsort(s == s_old, stable=True)[: update_mode["nflips"]]
         delta, theta = eqx_rbm.log_psi_ratio(self.rbm, s_old, internal.theta, sites, s[sites])
@@ -85,7 +85,9 @@ def quantax_mesh() -> Any:
     """A context in which quantax's sharded functions run even after `import netket`.
 
     NetKet sets a program-wide mesh (one axis, "S") when it is imported, and
-    quantax's `shard_map` refuses to run under a mesh other than its own.
+    quantax's `shard_map` refuses to run under a mesh other than its own. On
+    exit the previous mesh is back, so import NetKet before entering, not
+    inside: the mesh its import sets would be undone.
     """
     return jax.set_mesh(qtx.utils.make_mesh())
 
