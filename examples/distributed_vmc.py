@@ -27,10 +27,12 @@ free-fermion value.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,6 +78,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.length, args.samples, args.chains, args.iterations = 8, 64, 16, 5
     if args.samples % args.chains:
         parser.error("--samples must be a multiple of --chains")
+    n_devices = args.processes * args.local_devices
+    if not args.cluster and args.chains % n_devices:
+        parser.error(
+            f"--chains must be a multiple of the {n_devices} devices (--processes x --local-devices)"
+        )
     return args
 
 
@@ -88,33 +95,48 @@ def launch(args: argparse.Namespace, argv: list[str], timeout: float = 1800) -> 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, JAX_PLATFORMS="cpu")
+    with contextlib.ExitStack() as stack:
+        logs = [stack.enter_context(tempfile.TemporaryFile("w+")) for _ in range(args.processes)]
+        return _run_children(args, argv, port, env, logs, timeout)
+
+
+def _run_children(
+    args: argparse.Namespace, argv: list[str], port: int, env: dict[str, str], logs: list, timeout: float
+) -> int:
+    """Runs the processes until all succeed, one fails (then stops the rest) or time runs out."""
     children = [
         subprocess.Popen(
             [sys.executable, __file__, *argv, "--process-id", str(i), "--coordinator", f"127.0.0.1:{port}"],
             env=env,
             # Process 0 reports; the others speak only when they fail.
-            stdout=None if i == 0 else subprocess.PIPE,
+            stdout=None if i == 0 else logs[i],
             stderr=None if i == 0 else subprocess.STDOUT,
-            text=True,
         )
         for i in range(args.processes)
     ]
     deadline = time.monotonic() + timeout
     try:
-        for i, child in enumerate(children):
-            out, _ = child.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            if child.returncode != 0:
-                print(f"process {i} exited with {child.returncode}", file=sys.stderr)
-                if out:
-                    print(out, file=sys.stderr)
-                return child.returncode or 1
+        while True:
+            codes = [child.poll() for child in children]
+            failed = [i for i, code in enumerate(codes) if code not in (None, 0)]
+            if failed or all(code == 0 for code in codes):
+                break
+            if time.monotonic() > deadline:
+                print(f"no result after {timeout:.0f} s", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
     finally:
         # A failed process leaves the others waiting in a collective: stop them.
         for child in children:
             if child.poll() is None:
                 child.kill()
                 child.wait()
-    return 0
+    for i in failed:
+        print(f"process {i} exited with {codes[i]}", file=sys.stderr)
+        if i > 0:  # process 0 wrote to this terminal already
+            logs[i].seek(0)
+            print(logs[i].read()[-5000:], file=sys.stderr)
+    return 1 if failed else 0
 
 
 # --------------------------------------------------------------------------- one process
