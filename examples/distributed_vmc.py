@@ -162,8 +162,9 @@ def run(args: argparse.Namespace) -> float:
     report = print if rank == 0 else (lambda *a, **k: None)
     if args.chains % n_devices:
         raise ValueError(f"--chains={args.chains} must be a multiple of the {n_devices} devices")
-    # Auto axes: the sampler draws its random numbers unsharded inside the step and the
-    # compiler decides how to split them (explicit axes would ask for every sharding).
+    # Auto axes: tfim_vmc's sampler draws its random numbers unsharded and flattens its
+    # (sweeps, chains) history into one sample axis; the compiler decides how to split both,
+    # where explicit axes would ask for the output sharding of that reshape.
     mesh = Mesh(np.array(jax.devices()), ("batch",))
     rows = NamedSharding(mesh, P("batch"))
     exact = free_fermion_energy(args.length, args.field, 1.0)
