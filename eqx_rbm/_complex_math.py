@@ -166,10 +166,10 @@ def _atan2_right_half_plane(y: Array, x: Array, c: _Constants) -> Array:
     steep = ay > x
     num = jnp.minimum(ay, x)
     den = jnp.maximum(ay, x)
-    # atan(num/den) = pi/4 + atan((num - den)/(num + den)) above tan(pi/8);
-    # each division feeds only the select (see `_shared`).
+    # atan(num/den) = pi/4 + atan((num - den)/(num + den)) above tan(pi/8).
+    # Quotients as products with reciprocals: see `_shared`.
     reduce = num > _TAN_PI_8 * den
-    q = jnp.where(reduce, (num - den) / (num + den), num / den)
+    q = jnp.where(reduce, (num - den) * (1 / (num + den)), num * (1 / den))
     q = jnp.where(den == 0, 0.0, q)
     u = q * q
     p = q + q * u * _horner(u, c.atan)
@@ -195,9 +195,8 @@ def _log(x: Array) -> Array:
     mantissa = jnp.where(high, 0.5 * mantissa, mantissa)
     e = (exponent + high).astype(jnp.float64)
     f = mantissa - 1
-    # s and s^2 from separate divisions, each with a single use (see `_shared`).
-    s = f / (2 + f)
-    z = (f * f) / ((2 + f) * (2 + f))
+    s = f * (1 / (2 + f))  # a product with a reciprocal: see `_shared`
+    z = s * s
     half_f2 = 0.5 * f * f
     log_mantissa = f - half_f2 + s * (half_f2 + z * _horner(z, _LOG_F64))
     result = e * _LOG2_HI + (e * _LOG2_LO + log_mantissa)
@@ -224,14 +223,13 @@ def _shared(z: Array, library_trig: bool) -> _Shared:
     flip = jnp.signbit(x)
     a = jnp.abs(x)
     v = jnp.where(flip, -v, v)
-    # Each costly operation (exp, division, log) has a single use: XLA's CPU
-    # fusion then keeps the whole computation in one loop instead of storing
-    # intermediates and recomputing the argument reduction in several loops.
-    # Hence exp(-a)^2 rather than exp(-2a), whose result is needed twice.
-    e = jnp.exp(-a)
-    t = e * e
+    # XLA's CPU fusion splits the computation into several loops (storing
+    # intermediates and recomputing the argument reduction in each) when a
+    # quotient with several users lies downstream of the float64 logarithm's
+    # bit manipulations; a product with a reciprocal keeps it in one loop.
+    t = jnp.exp(-2 * a)
     a2 = a * a
-    tanh_a = jnp.where(a < _TANH_SERIES_MAX, a + a * a2 * _horner(a2, c.tanh), (1 - t) / (1 + t))
+    tanh_a = jnp.where(a < _TANH_SERIES_MAX, a + a * a2 * _horner(a2, c.tanh), (1 - t) * (1 / (1 + t)))
     if library_trig:
         # Exact argument reduction for any |v| from the library's sine and
         # cosine; r is then only known through them, and v - r stands for k pi.
