@@ -89,7 +89,7 @@ def log_cosh(x: ArrayLike) -> Inexact[Array, "*shape"]:
     For complex inputs the value is NetKet's, $z + \log(1 + e^{-2z}) - \log 2$
     after the flip (so the imaginary part is on the same branch, within
     $\pi/2$ of $\operatorname{Im} z$), but it is evaluated in real arithmetic
-    that XLA vectorises on CPU: about 5-10x cheaper than complex `exp` and
+    that XLA vectorises on CPU: about 4-7x cheaper than complex `exp` and
     `log1p`, whose sines, cosines and arctangents are scalar library calls.
     Both parts are within a few ulp of the exact value (the real part relative
     to $\max(|\cdot|, 1)$), also near the zeros of $\cosh$, where the real
