@@ -209,10 +209,13 @@ def exact_tanh(z: complex, mp) -> complex:
 
 
 def assert_ulp_close(actual, exact, dtype, ulps, floor):
-    """|actual - exact| <= ulps * eps * max(|exact|, floor), part by part."""
+    """|actual - exact| <= ulps * eps * max(|exact|, floor), part by part.
+
+    Plus the smallest normal number: XLA flushes subnormal results to zero.
+    """
     eps = float(np.finfo(dtype).eps)
     actual, exact = np.asarray(actual, np.float64), np.asarray(exact, np.float64)
-    bound = ulps * eps * np.maximum(np.abs(exact), floor)
+    bound = ulps * eps * np.maximum(np.abs(exact), floor) + float(np.finfo(dtype).tiny)
     err = np.abs(actual - exact)
     worst = np.argmax(err / bound)
     assert np.all(err <= bound), (
@@ -220,7 +223,7 @@ def assert_ulp_close(actual, exact, dtype, ulps, floor):
     )
 
 
-def magnitudes(max_exponent: float, min_exponent: float = -8.0):
+def magnitudes(max_exponent: float, min_exponent: float = -30.0):
     """Signed floats spread evenly in log-magnitude, with some exact zeros."""
     log_magnitude = st.floats(min_exponent, max_exponent)
     signed = st.builds(lambda e, s: s * 10.0**e, log_magnitude, st.sampled_from([-1.0, 1.0]))
@@ -256,7 +259,7 @@ def test_complex_log_cosh_within_few_ulp_of_mpmath(dtype, data):
     # near zero: few-ulp relative to max(|value|, 1). The imaginary part is
     # relatively accurate down to the smallest normal number.
     assert_ulp_close(y.real, exact[:, 0], dtype, 4, floor=1.0)
-    assert_ulp_close(y.imag, exact[:, 1], dtype, 4, floor=float(np.finfo(dtype).tiny))
+    assert_ulp_close(y.imag, exact[:, 1], dtype, 4, floor=0.0)
 
 
 @pytest.mark.parametrize("dtype", COMPLEX_DTYPES)
@@ -285,11 +288,10 @@ def test_complex_tanh_derivative_within_few_ulp_of_mpmath(dtype, data):
     grad = np.asarray(jit_grad(z))
     forward = jit_jvp(z)
     exact = np.array([exact_tanh(complex(v), mp) for v in np.asarray(z)])
-    tiny = float(np.finfo(dtype).tiny)  # subnormal results are flushed to zero
     for derivative in (grad, np.asarray(forward)):
         assert derivative.dtype == dtype
-        assert_ulp_close(derivative.real, exact.real, dtype, 8, floor=tiny)
-        assert_ulp_close(derivative.imag, exact.imag, dtype, 8, floor=tiny)
+        assert_ulp_close(derivative.real, exact.real, dtype, 8, floor=0.0)
+        assert_ulp_close(derivative.imag, exact.imag, dtype, 8, floor=0.0)
 
 
 @pytest.mark.parametrize("dtype", COMPLEX_DTYPES)
