@@ -1,17 +1,15 @@
-"""The jVMC recipe of docs/other-libraries.md (docs/recipes/jvmc_rbm.py).
+"""The jVMC recipe of docs/other-libraries.md (docs/recipes/jvmc_rbm.py): input conventions.
 
-The input-convention tests need only Flax. The ground-state tests need jVMC,
-which pins an older JAX than the main test environment: `.ci/run` runs this
-file in a virtual environment of its own with EQX_RBM_JVMC=1, where a missing
-jVMC is an error; elsewhere they are skipped when jVMC is not installed.
+These tests need only Flax. The ground-state searches need jVMC itself, which
+pins an older JAX than the main test environment; they live in
+`tests/jvmc_ground_state.py`, which `.ci/run` runs by path in a virtual
+environment of its own.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
-from functools import reduce
 from pathlib import Path
 from types import ModuleType
 
@@ -45,13 +43,6 @@ def recipe() -> ModuleType:
     return load_recipe("jvmc_rbm")
 
 
-@pytest.fixture(scope="module")
-def jvmc() -> ModuleType:
-    if os.environ.get("EQX_RBM_JVMC") == "1" or importlib.util.find_spec("jVMC") is not None:
-        return require("jVMC")
-    pytest.skip("jVMC is not installed: .ci/run tests this recipe in a virtual environment of its own")
-
-
 def occupations() -> jax.Array:
     bits = (np.arange(2**N_SITES)[:, None] >> np.arange(N_SITES)[::-1]) & 1
     return jnp.asarray(bits, dtype=jnp.int32)
@@ -80,34 +71,3 @@ def test_occupation_rbm_differs_by_a_constant(recipe: ModuleType) -> None:
     n = occupations()
     difference = recipe.occupation_rbm(model)(n) - model(2 * n - 1)
     np.testing.assert_allclose(difference, jnp.full(n.shape[0], jnp.sum(model.visible_bias)), rtol=1e-12)
-
-
-def dense_tfim(h: float = 1.0) -> np.ndarray:
-    """-sum Z_i Z_{i+1} - h sum X_i on a ring, the first site the most significant bit."""
-    x, z, eye = np.array([[0.0, 1.0], [1.0, 0.0]]), np.diag([1.0, -1.0]), np.eye(2)
-
-    def at(o: np.ndarray, i: int) -> np.ndarray:
-        return reduce(np.kron, [o if j == i else eye for j in range(N_SITES)])
-
-    return -sum(at(z, i) @ at(z, (i + 1) % N_SITES) + h * at(x, i) for i in range(N_SITES))
-
-
-def full_sum_energy(psi, dense: np.ndarray) -> float:
-    """The energy of jVMC's state from its log amplitudes on every configuration."""
-    log_psi = np.asarray(psi(occupations()[None]))[0]
-    amplitudes = np.exp(log_psi - log_psi.real.max())
-    return float(np.real(np.vdot(amplitudes, dense @ amplitudes) / np.vdot(amplitudes, amplitudes)))
-
-
-@pytest.mark.parametrize(
-    "symmetries, steps, tolerance",
-    [((), 60, 2e-3), (("translation", "reflection", "spinflip"), 40, 5e-5)],
-    ids=["plain", "orbit"],
-)
-def test_ground_state(recipe: ModuleType, jvmc: ModuleType, symmetries, steps, tolerance) -> None:
-    dense = dense_tfim()
-    exact = float(np.linalg.eigvalsh(dense)[0])
-    psi, energy = recipe.ground_state(recipe.SpinRBM(), n_sites=N_SITES, symmetries=symmetries, steps=steps)
-    assert psi.holomorphic  # jVMC found the complex twin holomorphic by itself
-    assert abs(energy - exact) < tolerance * abs(exact), (energy, exact)
-    np.testing.assert_allclose(full_sum_energy(psi, dense), energy, rtol=1e-10)
