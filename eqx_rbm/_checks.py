@@ -14,6 +14,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import AxisType, PartitionSpec
 
 
 def check_positive_int(name: str, value: Any) -> int:
@@ -107,4 +108,16 @@ def guarded_zero(dtype: Any, invalid: Any, message: str) -> jax.Array:
     Callers add it to their results. Guarding the results themselves would make
     `error_if` gather batch-sharded arrays onto every device.
     """
-    return eqx.error_if(jnp.zeros((), dtype), invalid, message)
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or mesh.size == 1 or any(t != AxisType.Auto for t in mesh.axis_types):
+        return eqx.error_if(jnp.zeros((), dtype), invalid, message)
+    # On a multi-device auto mesh a callback runs on device 0 alone: when it raises,
+    # the other devices wait for its result until XLA aborts the process. Run per
+    # device instead, so that every device raises together.
+    return jax.shard_map(
+        lambda bad: eqx.error_if(jnp.zeros((), dtype), bad, message),
+        mesh=mesh,
+        in_specs=PartitionSpec(),
+        out_specs=PartitionSpec(),
+        check_vma=False,
+    )(invalid)

@@ -140,6 +140,17 @@ def worker(port: int, process_id: int, outdir: Path) -> None:
                             assert leaf.sharding.is_fully_replicated, (name, leaf.sharding)
                         shards = [(s.index, np.asarray(s.data)) for s in leaf.addressable_shards]
                         results[flavour, kind, name, i] = shards
+    # A failed runtime check raises in both processes instead of leaving one
+    # waiting at a collective (auto axes; see eqx_rbm._checks.guarded_zero).
+    with jax.set_mesh(meshes["auto"]):
+        rows = NamedSharding(meshes["auto"], P("batch"))
+        bad = np.where(np.arange(N_SAMPLES)[:, None] == 5, 0.0, spins)  # row 5: process 0 only
+        x = jax.make_array_from_callback(spins.shape, rows, lambda index: bad[index])
+        try:
+            jax.block_until_ready(forward(models()["multival"], x))
+        except Exception as err:
+            assert "not one of local_states=(-1, 1)" in str(err), err
+            results["error raised"] = True
     with open(outdir / f"process{process_id}.pkl", "wb") as f:
         pickle.dump(results, f)
     jax.distributed.shutdown()
@@ -208,6 +219,7 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     for i in range(N_PROCESSES):
         with open(tmp_path / f"process{i}.pkl", "rb") as f:
             shards[i] = pickle.load(f)
+    assert all(shards[i].get("error raised") for i in range(N_PROCESSES)), "a runtime check did not raise"
     spins = inputs()
     worst = 0.0
     for flavour in FLAVOURS:

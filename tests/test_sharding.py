@@ -93,6 +93,19 @@ SCRIPT = textwrap.dedent(
             (out,) = check(f"{flavour} OneHot eager", one_hot(jax.device_put(odd, rows)), one_hot(odd))
             check_rows(f"{flavour} OneHot eager", out, rows)
 
+            if flavour == "auto":
+                # A failed runtime check raises on every device, rather than leaving
+                # the others waiting at a collective until XLA aborts the process.
+                bad = jax.device_put(np.where(np.arange(64)[:, None] == 37, 0, np.asarray(odd)), rows)
+                odd_states = eqx_rbm.RBMMultiVal(8, 4, local_states=(-3, -1, 1, 3), key=key)
+                for call, model in ((forward, one_hot), (jac, odd_states)):
+                    try:
+                        jax.block_until_ready(call(model, bad))
+                    except Exception as err:
+                        assert "not one of local_states=(-3, -1, 1, 3)" in str(err), err
+                    else:
+                        raise AssertionError("an unknown local state passed the runtime check")
+
             sharded = ratio(rbm, *(jax.device_put(a, rows) for a in (spins, sites, values)))
             reference = ratio(rbm, spins, sites, values)
             delta, new_theta = check(f"{flavour} log_psi_ratio", sharded, reference)
