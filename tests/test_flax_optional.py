@@ -5,6 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+# Run from the repository root, so that the checkout is imported, as under pytest.
+ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = textwrap.dedent(
     """
@@ -42,13 +46,17 @@ SCRIPT = textwrap.dedent(
 
 
 def test_core_and_adapters_work_without_flax_and_linen_names_the_extra():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == 'eqx_rbm.linen needs Flax: pip install "eqx_rbm[flax]"'
 
 
 def test_import_eqx_rbm_does_not_import_flax():
     script = "import sys, eqx_rbm; print(any(m.split('.')[0] == 'flax' for m in sys.modules))"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
