@@ -11,7 +11,8 @@ far beyond exact summation. The script
    `eqx_rbm.propose_move`, `eqx_rbm.accept_moves`): each chain caches its hidden
    pre-activations theta = xW + b and the sum of their activations, so that a proposal costs
    one activation per hidden unit, O(n_hidden), instead of a full evaluation;
-3. estimates the local energies with the same API and updates the parameters by
+3. estimates the local energies with `eqx_rbm.site_log_ratios` (all L single-spin flips of a
+   sample from its cached state, as one broadcast product) and updates the parameters by
    stochastic reconfiguration (the natural gradient for wave functions), solved in sample space
    with the closed-form log-derivatives of `eqx_rbm.jacobian` (its n x n kernel and the
    transpose action) and applied through optax;
@@ -160,12 +161,9 @@ def local_energies(model, samples, field: float, coupling: float) -> jax.Array:
 
     Real for real parameters; complex for complex ones, whose energy is the real part of the mean.
     """
-    n, n_sites = samples.shape
     state = eqx_rbm.local_state(model, samples)
-    # One proposal per site: the state repeated (n, L, ...), each copy flipping a different site.
-    copies = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (n, n_sites, *a.shape[1:])), state)
-    sites = jnp.broadcast_to(jnp.arange(n_sites)[None, :, None], (n, n_sites, 1))
-    delta, _ = eqx_rbm.propose_move(model, copies, sites, -samples[:, :, None])
+    # Every single-spin flip of every sample at once: (n, L) log-ratios.
+    delta = eqx_rbm.site_log_ratios(model, state, -samples)
     ising = -coupling * jnp.sum(samples * jnp.roll(samples, -1, axis=-1), axis=-1)
     return ising - field * jnp.sum(jnp.exp(delta), axis=-1)
 
