@@ -62,4 +62,15 @@ def gram(a: jax.Array, b: jax.Array, precision: Any = None) -> jax.Array:
     """$a b^T$ for two batches of rows: an `(n, n)` matrix whose rows keep `a`'s sharding."""
     if _explicit():
         b = jax.sharding.reshard(b, PartitionSpec())
-    return jnp.matmul(a, b.T, precision=precision)
+    if not (jnp.iscomplexobj(a) or jnp.iscomplexobj(b)):
+        return jnp.matmul(a, b.T, precision=precision)
+    # XLA's complex product on CPU is several times slower than real products
+    # doing the same multiplications: a b^T = [Re a | Im a] [Re b | -Im b]^T
+    # + i [Re a | Im a] [Im b | Re b]^T.
+    a, b = jnp.asarray(a), jnp.asarray(b)
+    rows = jnp.concatenate([a.real, a.imag], axis=-1)
+    real = jnp.concatenate([b.real, -b.imag], axis=-1)
+    imag = jnp.concatenate([b.imag, b.real], axis=-1)
+    return jax.lax.complex(
+        jnp.matmul(rows, real.T, precision=precision), jnp.matmul(rows, imag.T, precision=precision)
+    )
