@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -192,9 +193,11 @@ class RBM(eqx.Module):
         params = [p for p in (self.kernel, self.hidden_bias) if p is not None]
         dtype = jnp.result_type(x, *params)
         kernel = self.kernel.astype(dtype)
-        if jnp.issubdtype(dtype, jnp.complexfloating) and not jnp.iscomplexobj(x):
+        rows = math.prod(x.shape[:-1])
+        if jnp.issubdtype(dtype, jnp.complexfloating) and not jnp.iscomplexobj(x) and rows >= 8:
             # Real configurations against complex weights: one real product with
             # [Re W | Im W] does a quarter of the multiplications of a complex one.
+            # Below a few rows, building [Re W | Im W] costs more than it saves.
             x = jnp.asarray(x, jnp.finfo(dtype).dtype)
             both = jax.lax.dot_general(
                 x,

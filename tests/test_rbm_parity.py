@@ -83,6 +83,34 @@ def test_rbm_matches_netket(param_dtype, use_hidden_bias, use_visible_bias):
             assert_close(our_grads.visible_bias, their_grads["params"]["visible_bias"], param_dtype, "d a")
 
 
+@pytest.mark.parametrize("rows", [3, 8, 40])
+@pytest.mark.parametrize("param_dtype", [jnp.complex64, jnp.complex128])
+def test_complex_rbm_matches_netket_on_both_product_paths(param_dtype, rows):
+    # From 8 rows on, real configurations meet complex weights as one real
+    # product with [Re W | Im W]; below, as a complex product. Both must give
+    # NetKet's values and holomorphic gradients.
+    nk = require("netket")
+    n, init = 12, random_params_init()
+    model = eqx_rbm.RBM(
+        n,
+        alpha=2,
+        param_dtype=param_dtype,
+        kernel_init=init,
+        hidden_bias_init=init,
+        visible_bias_init=init,
+        key=jax.random.key(3),
+    )
+    x = jnp.asarray(spins(np.random.default_rng(rows), (rows,), n, input_dtype(param_dtype)))
+    params, static = eqx.partition(model, eqx.is_array)
+    our_grads, ours = value_and_grad(lambda p, x: eqx.combine(p, static)(x), param_dtype)(params, x)
+    reference = nk.models.RBM(alpha=2, param_dtype=param_dtype)
+    their_grads, theirs = value_and_grad(reference.apply, param_dtype)(netket_rbm_variables(model), x)
+    assert_close(ours, theirs, param_dtype, f"log psi, {rows} rows")
+    assert_close(our_grads.kernel, their_grads["params"]["Dense"]["kernel"], param_dtype, "d kernel")
+    assert_close(our_grads.hidden_bias, their_grads["params"]["Dense"]["bias"], param_dtype, "d b")
+    assert_close(our_grads.visible_bias, their_grads["params"]["visible_bias"], param_dtype, "d a")
+
+
 @pytest.mark.parametrize(("use_hidden_bias", "use_visible_bias"), BIAS_FLAGS)
 @pytest.mark.parametrize("param_dtype", PARAM_DTYPES)
 def test_multival_matches_netket(param_dtype, use_hidden_bias, use_visible_bias):
