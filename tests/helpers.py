@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
 
 import jax.numpy as jnp
 import numpy as np
@@ -51,3 +57,34 @@ def netket_rbm_variables(model: eqx_rbm.RBM) -> dict:
     if model.visible_bias is not None:
         params["visible_bias"] = model.visible_bias
     return {"params": params}
+
+
+def load_recipe(name: str) -> ModuleType:
+    """Imports docs/recipes/<name>.py, the file the documentation page shows."""
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parent.parent / "docs" / "recipes" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_on_host_devices(script: str, n_devices: int = 4, timeout: int = 300) -> str:
+    """Runs `script` in a fresh interpreter with `n_devices` CPU devices; returns its stdout.
+
+    JAX fixes the number of host devices when it starts, hence the subprocess.
+    """
+    env = dict(os.environ)
+    flag = f"--xla_force_host_platform_device_count={n_devices}"
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flag).strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    root = Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-5000:]}"
+    return result.stdout

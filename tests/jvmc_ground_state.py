@@ -13,7 +13,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 from conftest import require
-from test_recipes_jvmc import N_SITES, load_recipe, occupations
+from helpers import load_recipe
+from test_recipes_jvmc import N_SITES, occupations
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,6 @@ NetKet's variational states and the Flax twins, against NetKet's exact diagonali
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import equinox as eqx
@@ -14,21 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import require
+from helpers import load_recipe
 
 import eqx_rbm
-
-
-def load_recipe(name: str) -> ModuleType:
-    """Imports docs/recipes/<name>.py, the file the documentation page shows."""
-    if name in sys.modules:
-        return sys.modules[name]
-    path = Path(__file__).resolve().parent.parent / "docs" / "recipes" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,9 @@ are explicit by default in JAX 0.10 (shardings are part of every array's type).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
+
+from helpers import run_on_host_devices
 
 SCRIPT = textwrap.dedent(
     """
@@ -126,13 +124,4 @@ SCRIPT = textwrap.dedent(
 
 
 def test_batch_sharding_matches_unsharded():
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
-    env["JAX_PLATFORMS"] = "cpu"
-    root = Path(__file__).resolve().parents[1]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-5000:]}"
-    assert "sharding ok" in result.stdout
+    assert "sharding ok" in run_on_host_devices(SCRIPT)
