@@ -21,15 +21,11 @@ from beartype import beartype
 from jaxtyping import Array, Inexact, Num, Real, jaxtyped
 
 from ._checks import check_last_dim, check_numeric
-from ._multival import RBMMultiVal
+from ._multival import RBMMultiVal, inner_rbm
 from ._rbm import RBM
 from ._sharding import batch_contract, gram, replicated
 
 Model = RBM | RBMMultiVal
-
-
-def _rbm(model: Model) -> RBM:
-    return model.rbm if isinstance(model, RBMMultiVal) else model
 
 
 def _factors(model: Model, x: Array | np.ndarray) -> tuple[Array, Array]:
@@ -41,7 +37,7 @@ def _factors(model: Model, x: Array | np.ndarray) -> tuple[Array, Array]:
         check_numeric("x", x, allow_complex=False)
         check_last_dim("x", x.shape, model.n_visible, "n_visible")
         features = jnp.asarray(x)
-    rbm = _rbm(model)
+    rbm = inner_rbm(model)
     theta = rbm.theta(features)
     # f'(theta) element-wise through the activation's own JVP (tanh for log_cosh),
     # so user activations with a custom_jvp are honoured as well.
@@ -51,7 +47,7 @@ def _factors(model: Model, x: Array | np.ndarray) -> tuple[Array, Array]:
 
 def _like_model(model: Model, kernel: Array, hidden: Array | None, visible: Array | None) -> Model:
     """`model` with its parameters replaced; `None` for a disabled bias."""
-    rbm = _rbm(model)
+    rbm = inner_rbm(model)
     new = eqx.tree_at(lambda r: r.kernel, rbm, kernel)
     if hidden is not None:
         new = eqx.tree_at(lambda r: r.hidden_bias, new, hidden)
@@ -87,9 +83,9 @@ def log_derivatives(
     [`eqx_rbm.jacobian`][], which never forms the `kernel` block.
     """
     features, dactivation = _factors(model, x)
-    dtype = _rbm(model).param_dtype
+    dtype = inner_rbm(model).param_dtype
     kernel = (features[..., :, None] * dactivation[..., None, :]).astype(dtype)
-    rbm = _rbm(model)
+    rbm = inner_rbm(model)
     return _like_model(
         model,
         kernel,
@@ -127,7 +123,7 @@ class Jacobian(eqx.Module):
     @property
     def n_params(self) -> int:
         """Number of columns: the model's parameter count, disabled biases excluded."""
-        rbm = _rbm(self.model)
+        rbm = inner_rbm(self.model)
         n, m = rbm.n_visible, rbm.n_hidden
         return n * m + m * rbm.use_hidden_bias + n * rbm.use_visible_bias
 
@@ -146,7 +142,7 @@ class Jacobian(eqx.Module):
 
         A Hermitian `(n_samples, n_samples)` matrix, rows sharded like the samples.
         """
-        rbm = _rbm(self.model)
+        rbm = inner_rbm(self.model)
         x, f = self.features, self.dactivation
         gx = gram(x, x, rbm.precision)
         gf = gram(f, jnp.conj(f), rbm.precision)
@@ -187,7 +183,7 @@ class Jacobian(eqx.Module):
         v = self._check_vector(v)
         if self.centred:
             v = v - jnp.mean(v)
-        rbm = _rbm(self.model)
+        rbm = inner_rbm(self.model)
         x, fc = self.features, jnp.conj(self.dactivation)
         kernel = batch_contract(x * v[:, None], fc, rbm.precision)
         return _like_model(
@@ -208,7 +204,7 @@ class Jacobian(eqx.Module):
 
         A vector of shape `(n_samples,)`.
         """
-        rbm, prbm = _rbm(self.model), self._check_tree(p)
+        rbm, prbm = inner_rbm(self.model), self._check_tree(p)
         x, f = self.features, self.dactivation
         out = jnp.sum(jnp.matmul(x, prbm.kernel, precision=rbm.precision) * f, axis=-1)
         if prbm.hidden_bias is not None:
@@ -221,7 +217,7 @@ class Jacobian(eqx.Module):
         """The rows as a model-shaped pytree with a leading `n_samples` dimension,
         as [`eqx_rbm.log_derivatives`][] returns them (centred if `centred`).
         This forms the `(n_samples, n_visible, n_hidden)` kernel block."""
-        rbm = _rbm(self.model)
+        rbm = inner_rbm(self.model)
         x, f = self.features, self.dactivation
         kernel = x[:, :, None] * f[:, None, :]
         if self.features_mean is not None and self.dactivation_mean is not None:
@@ -261,13 +257,13 @@ class Jacobian(eqx.Module):
                 None if a is None else tuple(a.shape) for a in (rbm.kernel, rbm.hidden_bias, rbm.visible_bias)
             ]
 
-        expected, got = shapes(_rbm(self.model)), shapes(_rbm(p))
+        expected, got = shapes(inner_rbm(self.model)), shapes(inner_rbm(p))
         if expected != got:
             raise ValueError(
                 "p: expected the model's (kernel, hidden_bias, visible_bias) shapes "
                 f"{expected} (None: a disabled bias), got {got}"
             )
-        return _rbm(p)
+        return inner_rbm(p)
 
 
 @jaxtyped(typechecker=beartype)

@@ -21,13 +21,9 @@ from jax.core import Tracer
 from jaxtyping import Array, Inexact, Int, Num, jaxtyped
 
 from ._checks import check_last_dim, check_numeric, guarded_zero
-from ._multival import RBMMultiVal
+from ._multival import RBMMultiVal, inner_rbm
 from ._rbm import RBM
 from ._sharding import gather_rows
-
-
-def _rbm(model: RBM | RBMMultiVal) -> RBM:
-    return model.rbm if isinstance(model, RBMMultiVal) else model
 
 
 def _n_sites(model: RBM | RBMMultiVal) -> int:
@@ -167,9 +163,9 @@ def log_psi_ratio(
     proposal, or, for an `RBMMultiVal`, a value is not one of `local_states`.
     Shape and dtype errors are raised at trace time.
     """
-    check_last_dim("theta", theta.shape, _rbm(model).n_hidden, "n_hidden")
+    check_last_dim("theta", theta.shape, inner_rbm(model).n_hidden, "n_hidden")
     delta_theta, delta_visible, guard = move(model, x, sites, new_values, "log_psi_ratio")
-    activation = _rbm(model).activation
+    activation = inner_rbm(model).activation
     new_theta = theta + delta_theta
     delta = jnp.sum(activation(new_theta) - activation(theta), axis=-1)
     if delta_visible is not None:
@@ -189,7 +185,7 @@ def move(
     raises at run time if a site or value is invalid; callers add it to
     their results.
     """
-    rbm = _rbm(model)
+    rbm = inner_rbm(model)
     n_sites = _n_sites(model)
     check_numeric("x", x, allow_complex=not isinstance(model, RBMMultiVal))
     check_numeric("new_values", new_values, allow_complex=not isinstance(model, RBMMultiVal))

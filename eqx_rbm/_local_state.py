@@ -18,7 +18,7 @@ from jaxtyping import Array, Bool, Inexact, Int, Num, jaxtyped
 
 from ._checks import check_numeric, guarded_zero
 from ._local import _class_index, _is_traced, hidden_theta, move, set_sites
-from ._multival import RBMMultiVal
+from ._multival import RBMMultiVal, inner_rbm
 from ._rbm import RBM
 
 
@@ -50,7 +50,7 @@ class LocalState(eqx.Module):
 
         $\\log\\psi(x)$ of shape `(*batch,)`.
         """
-        rbm = model.rbm if isinstance(model, RBMMultiVal) else model
+        rbm = inner_rbm(model)
         if rbm.visible_bias is None:
             return self.hidden_sum
         features = model.one_hot(self.x) if isinstance(model, RBMMultiVal) else self.x
@@ -73,7 +73,7 @@ def local_state(model: RBM | RBMMultiVal, x: Num[Array | np.ndarray, "*batch n_s
     `(*batch, n_hidden)` and `(*batch,)`.
     """
     theta = hidden_theta(model, x)
-    activation = (model.rbm if isinstance(model, RBMMultiVal) else model).activation
+    activation = inner_rbm(model).activation
     return LocalState(jnp.asarray(x), theta, jnp.sum(activation(theta), axis=-1))
 
 
@@ -120,7 +120,7 @@ def propose_move(
     """
     _check_state(model, state)
     delta_theta, delta_visible, guard = move(model, state.x, sites, new_values, "propose_move")
-    activation = (model.rbm if isinstance(model, RBMMultiVal) else model).activation
+    activation = inner_rbm(model).activation
     new_theta = state.theta + delta_theta
     new_sum = jnp.sum(activation(new_theta), axis=-1)
     delta = new_sum - state.hidden_sum
@@ -195,7 +195,7 @@ def site_log_ratios(
     The log-ratios, shape `(*batch, n_sites)`.
     """
     _check_state(model, state)
-    rbm = model.rbm if isinstance(model, RBMMultiVal) else model
+    rbm = inner_rbm(model)
     check_numeric("new_values", new_values, allow_complex=not isinstance(model, RBMMultiVal))
     if new_values.shape != state.x.shape:
         raise ValueError(
@@ -241,7 +241,7 @@ def site_log_ratios(
 
 
 def _check_state(model: Any, state: LocalState) -> None:
-    rbm = model.rbm if isinstance(model, RBMMultiVal) else model
+    rbm = inner_rbm(model)
     check_numeric("state.x", state.x, allow_complex=not isinstance(model, RBMMultiVal))
     if state.theta.shape[-1:] != (rbm.n_hidden,) or state.theta.shape[:-1] != state.hidden_sum.shape:
         raise ValueError(

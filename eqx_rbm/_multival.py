@@ -135,3 +135,8 @@ class RBMMultiVal(eqx.Module):
             )
         check_last_dim("x", x.shape, self.n_sites, "n_sites")
         return self.rbm(self.one_hot(x))
+
+
+def inner_rbm(model: RBM | RBMMultiVal) -> RBM:
+    """The RBM that computes `model`: itself, or an `RBMMultiVal`'s inner RBM."""
+    return model.rbm if isinstance(model, RBMMultiVal) else model

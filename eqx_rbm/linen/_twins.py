@@ -20,6 +20,7 @@ from .._checks import (
 )
 from .._log_cosh import log_cosh
 from .._multival import RBMMultiVal as EqxRBMMultiVal
+from .._multival import inner_rbm
 from .._one_hot import OneHot, _check_local_states
 from .._rbm import RBM as EqxRBM
 from .._rbm import Initializer, _initialise, default_init
@@ -311,7 +312,7 @@ def to_linen(model: EqxRBM | EqxRBMMultiVal) -> tuple[RBM | RBMMultiVal, Variabl
     the default ones.
     """
     variables = to_variables(model)
-    rbm = model.rbm if isinstance(model, EqxRBMMultiVal) else model
+    rbm = inner_rbm(model)
     settings: dict[str, Any] = {
         "param_dtype": rbm.param_dtype,
         "activation": rbm.activation,
