@@ -1,34 +1,46 @@
 """Restricted Boltzmann machines as Equinox modules, numerically identical to NetKet's."""
 
 from ._derivatives import Jacobian, jacobian, log_derivatives
-from ._local import hidden_theta, log_psi_ratio, set_sites
-from ._local_state import LocalState, accept_moves, local_state, propose_move, site_log_ratios
+from ._local import LocalState, accept, exchange_log_ratios, local_state, propose, site_log_ratios
 from ._log_cosh import log_cosh
+from ._model import AbstractRBM
 from ._multival import RBMMultiVal
 from ._one_hot import OneHot
 from ._rbm import RBM
+from ._removed import removed_name
 from ._variables import VariablesError, from_variables, to_variables
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "RBM",
+    "AbstractRBM",
     "Jacobian",
     "LocalState",
     "OneHot",
     "RBMMultiVal",
     "VariablesError",
     "__version__",
-    "accept_moves",
+    "accept",
+    "exchange_log_ratios",
     "from_variables",
-    "hidden_theta",
     "jacobian",
     "local_state",
     "log_cosh",
     "log_derivatives",
-    "log_psi_ratio",
-    "propose_move",
-    "set_sites",
+    "propose",
     "site_log_ratios",
     "to_variables",
 ]
+
+_REMOVED = {
+    "hidden_theta": "model.theta(x)",
+    "log_psi_ratio": "eqx_rbm.propose(model, state, sites, new_values) on an eqx_rbm.local_state",
+    "set_sites": "the state returned by eqx_rbm.propose (its .x)",
+    "propose_move": "eqx_rbm.propose",
+    "accept_moves": "eqx_rbm.accept",
+}
+
+
+def __getattr__(name: str) -> object:
+    return removed_name(__name__, name, _REMOVED)

@@ -13,6 +13,8 @@ features $X$ (`n_samples by n_visible`) and $F = f'(\theta)$
 
 from __future__ import annotations
 
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -20,46 +22,38 @@ import numpy as np
 from beartype import beartype
 from jaxtyping import Array, Inexact, Num, Real, jaxtyped
 
-from ._checks import check_last_dim, check_numeric
-from ._multival import RBMMultiVal, inner_rbm
-from ._rbm import RBM
+from ._checks import check_numeric
+from ._model import AbstractRBM, Dense, dense_theta
 from ._sharding import batch_contract, gram, replicated
 
-Model = RBM | RBMMultiVal
 
-
-def _factors(model: Model, x: Array | np.ndarray) -> tuple[Array, Array]:
+def _factors(model: AbstractRBM, x: Array | np.ndarray) -> tuple[Array, Array]:
     """The features $X$ (real, in the computation's real dtype) and $F = f'(\\theta)$."""
-    if isinstance(model, RBMMultiVal):
-        check_last_dim("x", x.shape, model.n_sites, "n_sites")
-        features = model.one_hot(x)
-    else:
-        check_numeric("x", x, allow_complex=False)
-        check_last_dim("x", x.shape, model.n_visible, "n_visible")
-        features = jnp.asarray(x)
-    rbm = inner_rbm(model)
-    theta = rbm.theta(features)
+    if jnp.iscomplexobj(x):
+        raise TypeError(f"x: expected real configurations (integer or floating), got dtype {x.dtype}")
+    features = model.encode(x)
+    dense = model.dense()
+    theta = dense_theta(features, dense.kernel, dense.hidden_bias, model.precision)
     # f'(theta) element-wise through the activation's own JVP (tanh for log_cosh),
     # so user activations with a custom_jvp are honoured as well.
-    dactivation = jax.jvp(rbm.activation, (theta,), (jnp.ones_like(theta),))[1]
+    dactivation = jax.jvp(model.activation, (theta,), (jnp.ones_like(theta),))[1]
     return features.astype(jnp.finfo(theta.dtype).dtype), dactivation
 
 
-def _like_model(model: Model, kernel: Array, hidden: Array | None, visible: Array | None) -> Model:
-    """`model` with its parameters replaced; `None` for a disabled bias."""
-    rbm = inner_rbm(model)
-    new = eqx.tree_at(lambda r: r.kernel, rbm, kernel)
-    if hidden is not None:
-        new = eqx.tree_at(lambda r: r.hidden_bias, new, hidden)
-    if visible is not None:
-        new = eqx.tree_at(lambda r: r.visible_bias, new, visible)
-    return eqx.tree_at(lambda m: m.rbm, model, new) if isinstance(model, RBMMultiVal) else new
+def _like_model(model: AbstractRBM, kernel: Array, hidden: Array | None, visible: Array | None) -> Any:
+    """The model-shaped pytree of a gradient on the dense view; `None` for a disabled bias."""
+    dense = model.dense()
+    return model.from_dense_gradient(
+        Dense(
+            kernel,
+            hidden if dense.hidden_bias is not None else None,
+            visible if dense.visible_bias is not None else None,
+        )
+    )
 
 
 @jaxtyped(typechecker=beartype)
-def log_derivatives(
-    model: RBM | RBMMultiVal, x: Num[Array | np.ndarray, "*batch n_sites"]
-) -> RBM | RBMMultiVal:
+def log_derivatives(model: AbstractRBM, x: Num[Array | np.ndarray, "*batch n_sites"]) -> AbstractRBM:
     r"""Per-sample log-derivatives $\partial \log\psi(x) / \partial\,\text{parameters}$ in closed form.
 
     The same numbers as `jax.vmap(eqx.filter_grad(lambda m, s: m(s)), in_axes=(None, 0))`
@@ -70,7 +64,7 @@ def log_derivatives(
 
     **Arguments:**
 
-    - `model`: an [`eqx_rbm.RBM`][] or [`eqx_rbm.RBMMultiVal`][].
+    - `model`: any model of the family ([`eqx_rbm.RBM`][], [`eqx_rbm.RBMMultiVal`][], ...).
     - `x`: configurations of shape `(*batch, n_sites)` (real: integer or
       floating); for an `RBMMultiVal`, elements of `local_states`.
 
@@ -83,9 +77,9 @@ def log_derivatives(
     [`eqx_rbm.jacobian`][], which never forms the `kernel` block.
     """
     features, dactivation = _factors(model, x)
-    dtype = inner_rbm(model).param_dtype
+    dtype = model.param_dtype
     kernel = (features[..., :, None] * dactivation[..., None, :]).astype(dtype)
-    rbm = inner_rbm(model)
+    rbm = model
     return _like_model(
         model,
         kernel,
@@ -104,10 +98,10 @@ class Jacobian(eqx.Module):
     and [`tree`][eqx_rbm.Jacobian.tree]. Build it with [`eqx_rbm.jacobian`][].
     """
 
-    model: RBM | RBMMultiVal
-    features: Real[Array, "n_samples n_visible"]
+    model: AbstractRBM
+    features: Real[Array, "n_samples n_features"]
     dactivation: Inexact[Array, "n_samples n_hidden"]
-    features_mean: Real[Array, " n_visible"] | None
+    features_mean: Real[Array, " n_features"] | None
     dactivation_mean: Inexact[Array, " n_hidden"] | None
 
     @property
@@ -123,9 +117,7 @@ class Jacobian(eqx.Module):
     @property
     def n_params(self) -> int:
         """Number of columns: the model's parameter count, disabled biases excluded."""
-        rbm = inner_rbm(self.model)
-        n, m = rbm.n_visible, rbm.n_hidden
-        return n * m + m * rbm.use_hidden_bias + n * rbm.use_visible_bias
+        return sum(leaf.size for leaf in jax.tree.leaves(eqx.filter(self.model, eqx.is_inexact_array)))
 
     def kernel(self) -> Inexact[Array, "n_samples n_samples"]:
         r"""The Gram matrix $K = O O^\dagger$, $K_{ss'} = O_s \cdot \overline{O_{s'}}$.
@@ -142,7 +134,7 @@ class Jacobian(eqx.Module):
 
         A Hermitian `(n_samples, n_samples)` matrix, rows sharded like the samples.
         """
-        rbm = inner_rbm(self.model)
+        rbm = self.model
         x, f = self.features, self.dactivation
         gx = gram(x, x, rbm.precision)
         gf = gram(f, jnp.conj(f), rbm.precision)
@@ -165,7 +157,7 @@ class Jacobian(eqx.Module):
                 out = out + gx
         return out
 
-    def rmatvec(self, v: Num[Array | np.ndarray, " n_samples"]) -> RBM | RBMMultiVal:
+    def rmatvec(self, v: Num[Array | np.ndarray, " n_samples"]) -> AbstractRBM:
         r"""$O^\dagger v = \sum_s \overline{O_s}\, v_s$, as a model-shaped pytree.
 
         The kernel block is $X^T \operatorname{diag}(v)\, \overline{F}$; when
@@ -183,7 +175,7 @@ class Jacobian(eqx.Module):
         v = self._check_vector(v)
         if self.centred:
             v = v - jnp.mean(v)
-        rbm = inner_rbm(self.model)
+        rbm = self.model
         x, fc = self.features, jnp.conj(self.dactivation)
         kernel = batch_contract(x * v[:, None], fc, rbm.precision)
         return _like_model(
@@ -193,7 +185,7 @@ class Jacobian(eqx.Module):
             batch_contract(x, v, rbm.precision).astype(kernel.dtype) if rbm.use_visible_bias else None,
         )
 
-    def matvec(self, p: RBM | RBMMultiVal) -> Inexact[Array, " n_samples"]:
+    def matvec(self, p: AbstractRBM) -> Inexact[Array, " n_samples"]:
         r"""$O p$, that is $O_s \cdot p$ for every sample (no conjugation).
 
         **Arguments:**
@@ -204,7 +196,7 @@ class Jacobian(eqx.Module):
 
         A vector of shape `(n_samples,)`.
         """
-        rbm, prbm = inner_rbm(self.model), self._check_tree(p)
+        rbm, prbm = self.model, self._check_tree(p)
         x, f = self.features, self.dactivation
         out = jnp.sum(jnp.matmul(x, prbm.kernel, precision=rbm.precision) * f, axis=-1)
         if prbm.hidden_bias is not None:
@@ -213,11 +205,11 @@ class Jacobian(eqx.Module):
             out = out + jnp.matmul(x, prbm.visible_bias, precision=rbm.precision)
         return out - jnp.mean(out) if self.centred else out
 
-    def tree(self) -> RBM | RBMMultiVal:
+    def tree(self) -> AbstractRBM:
         """The rows as a model-shaped pytree with a leading `n_samples` dimension,
         as [`eqx_rbm.log_derivatives`][] returns them (centred if `centred`).
         This forms the `(n_samples, n_visible, n_hidden)` kernel block."""
-        rbm = inner_rbm(self.model)
+        rbm = self.model
         x, f = self.features, self.dactivation
         kernel = x[:, :, None] * f[:, None, :]
         if self.features_mean is not None and self.dactivation_mean is not None:
@@ -245,31 +237,29 @@ class Jacobian(eqx.Module):
             )
         return jnp.asarray(v)
 
-    def _check_tree(self, p: RBM | RBMMultiVal) -> RBM:
+    def _check_tree(self, p: AbstractRBM) -> AbstractRBM:
         if type(p) is not type(self.model):
             raise TypeError(
                 f"p: expected a pytree of type {type(self.model).__name__} shaped like the model, "
                 f"got {type(p).__name__}"
             )
 
-        def shapes(rbm: RBM) -> list:
+        def shapes(rbm: AbstractRBM) -> list:
             return [
                 None if a is None else tuple(a.shape) for a in (rbm.kernel, rbm.hidden_bias, rbm.visible_bias)
             ]
 
-        expected, got = shapes(inner_rbm(self.model)), shapes(inner_rbm(p))
+        expected, got = shapes(self.model), shapes(p)
         if expected != got:
             raise ValueError(
                 "p: expected the model's (kernel, hidden_bias, visible_bias) shapes "
                 f"{expected} (None: a disabled bias), got {got}"
             )
-        return inner_rbm(p)
+        return p
 
 
 @jaxtyped(typechecker=beartype)
-def jacobian(
-    model: RBM | RBMMultiVal, x: Num[Array | np.ndarray, "*shape"], *, centred: bool = False
-) -> Jacobian:
+def jacobian(model: AbstractRBM, x: Num[Array | np.ndarray, "*shape"], *, centred: bool = False) -> Jacobian:
     r"""The factorised Jacobian $O_{s,p} = \partial\log\psi(x_s)/\partial p$ of a batch.
 
     Nothing of size `n_samples by n_params` is formed: the kernel, $O^\dagger v$
@@ -300,7 +290,7 @@ def jacobian(
 
     **Arguments:**
 
-    - `model`: an [`eqx_rbm.RBM`][] or [`eqx_rbm.RBMMultiVal`][].
+    - `model`: any model of the family ([`eqx_rbm.RBM`][], [`eqx_rbm.RBMMultiVal`][], ...).
     - `x`: configurations of shape `(n_samples, n_sites)`, one batch dimension;
       for an `RBMMultiVal`, elements of `local_states`.
     - `centred`: subtract the mean over the samples from every row, as SR needs.

@@ -1,37 +1,113 @@
-"""Local updates: log-amplitude ratios for proposals that change a few sites.
+r"""Local updates: Markov-chain state whose moves cost a few kernel rows.
 
-A Markov chain over configurations proposes moves that change `k` sites
-(`k = 1` for a spin flip, `k = 2` for an exchange or a particle hop).
-Recomputing $\\log\\psi$ of the proposal costs a full product $xW$,
-$O(n_\\text{visible} \\cdot n_\\text{hidden})$ per chain. Keeping the hidden
-pre-activations $\\theta = xW + b$ of each chain's current configuration
-reduces the product to $O(k \\cdot n_\\text{hidden})$: only the rows of $W$
-of the changed sites enter the difference. The activation of every hidden
-unit is still evaluated, which on a CPU is what bounds the gain.
+A Metropolis move changes `k` sites (`k = 1` for a spin flip, `k = 2` for
+an exchange or a particle hop). Keeping each chain's hidden pre-activations
+$\theta = \phi(x) W + b$ and hidden sum $S = \sum_h f(\theta_h)$ makes the
+log-ratio of a proposal
+
+$$\log\frac{\psi(x')}{\psi(x)} = \sum_h f(\theta_h + \Delta\theta_h) - S + \Delta\phi\cdot a,
+\qquad \Delta\theta = \sum_{j} \Delta\phi_{s_j} W_{s_j},$$
+
+an $O(k \cdot n_\text{hidden})$ product instead of a full evaluation, with
+the activation evaluated once per hidden unit. Everything here is written
+against the dense view of [`eqx_rbm.AbstractRBM`][], so every model of the
+family has local updates.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from beartype import beartype
 from jax.core import Tracer
-from jaxtyping import Array, Inexact, Int, Num, jaxtyped
+from jaxtyping import Array, Bool, Inexact, Int, Num, jaxtyped
 
-from ._checks import check_last_dim, check_numeric, guarded_zero
-from ._multival import RBMMultiVal, inner_rbm
-from ._rbm import RBM
+from ._checks import guarded_zero
+from ._model import AbstractRBM, Dense
 from ._sharding import gather_rows
 
 
-def _n_sites(model: RBM | RBMMultiVal) -> int:
-    return model.n_sites if isinstance(model, RBMMultiVal) else model.n_visible
+class LocalState(eqx.Module):
+    r"""Per-chain data for local updates: configurations, $\theta$ and $\sum_h f(\theta_h)$.
+
+    Build it with [`eqx_rbm.local_state`][], propose moves with
+    [`eqx_rbm.propose`][] and keep the accepted ones with [`eqx_rbm.accept`][];
+    [`eqx_rbm.site_log_ratios`][] and [`eqx_rbm.exchange_log_ratios`][] give
+    the log-ratios a local energy needs. Every field carries the same leading
+    batch dimensions (one entry per chain); the state is a pytree, so it can
+    be the carry of `jax.lax.scan`, be `jax.vmap`-ed and be batch-sharded.
+    """
+
+    x: Num[Array, "*batch n_sites"]
+    """The configurations."""
+    theta: Inexact[Array, "*batch n_hidden"]
+    """Their hidden pre-activations $\\theta = \\phi(x) W + b$."""
+    hidden_sum: Inexact[Array, "*batch"]
+    """$\\sum_h f(\\theta_h)$: $\\log\\psi(x)$ without the visible-bias term."""
+
+    def log_psi(self, model: AbstractRBM) -> Inexact[Array, "*batch"]:
+        """$\\log\\psi(x)$ of the stored configurations, from the cached hidden sum.
+
+        **Arguments:**
+
+        - `model`: the model the state was built with.
+
+        **Returns:**
+
+        $\\log\\psi(x)$ of shape `(*batch,)`.
+        """
+        visible = model.dense().visible_bias
+        if visible is None:
+            return self.hidden_sum
+        return self.hidden_sum + jnp.matmul(model.encode(self.x), visible, precision=model.precision)
+
+
+@jaxtyped(typechecker=beartype)
+def local_state(model: AbstractRBM, x: Num[Array | np.ndarray, "*batch n_sites"]) -> LocalState:
+    r"""The [`eqx_rbm.LocalState`][] of configurations `x`: $\theta$ and $\sum_h f(\theta_h)$.
+
+    **Arguments:**
+
+    - `model`: any model of the family ([`eqx_rbm.RBM`][], [`eqx_rbm.RBMMultiVal`][], ...).
+    - `x`: configurations of shape `(*batch, n_sites)`, one per chain; for an
+      `RBMMultiVal`, elements of `local_states`.
+
+    **Returns:**
+
+    A `LocalState` with fields of shape `(*batch, n_sites)`,
+    `(*batch, n_hidden)` and `(*batch,)`.
+    """
+    theta = model.theta(x)
+    return LocalState(jnp.asarray(x), theta, jnp.sum(model.activation(theta), axis=-1))
 
 
 def _is_traced(*arrays: object) -> bool:
     return any(isinstance(a, Tracer) for a in arrays)
+
+
+def _check_state(model: AbstractRBM, state: LocalState) -> None:
+    model.check_values(state.x, "state.x")
+    n_hidden = model.n_hidden
+    if (
+        state.x.shape[-1:] != (model.n_sites,)
+        or state.theta.shape[-1:] != (n_hidden,)
+        or state.theta.shape[:-1] != state.hidden_sum.shape
+        or state.x.shape[:-1] != state.hidden_sum.shape
+    ):
+        raise ValueError(
+            f"state: expected x of shape (*batch, {model.n_sites}), theta of shape (*batch, {n_hidden}) "
+            "and hidden_sum of shape (*batch,) for this model; build it with eqx_rbm.local_state(model, x). "
+            f"Got x {state.x.shape}, theta {state.theta.shape}, hidden_sum {state.hidden_sum.shape}"
+        )
+
+
+def _sites_invalid(sites: Array, n_sites: int) -> Array:
+    out_of_range = jnp.any((sites < 0) | (sites >= n_sites))
+    if sites.shape[-1] < 2:
+        return out_of_range
+    ordered = jnp.sort(sites, axis=-1)
+    return out_of_range | jnp.any(ordered[..., 1:] == ordered[..., :-1])
 
 
 def _check_sites_eager(sites: np.ndarray, n_sites: int) -> None:
@@ -53,235 +129,263 @@ def _check_sites_eager(sites: np.ndarray, n_sites: int) -> None:
             )
 
 
-def _check_move_shapes(x: Any, sites: Any, new_values: Any) -> None:
-    if sites.shape != new_values.shape:
-        raise ValueError(
-            f"new_values: expected the shape of sites, {tuple(sites.shape)}, got {tuple(new_values.shape)}"
-        )
-    if sites.shape[:-1] != x.shape[:-1]:
-        raise ValueError(
-            f"sites: expected shape (*batch, k) with *batch={tuple(x.shape[:-1])} (that of x), "
-            f"got {tuple(sites.shape)}"
-        )
+def feature_change(model: AbstractRBM, old: Array, new: Array, dense: Dense) -> Array:
+    """$\\phi(\\text{new}) - \\phi(\\text{old})$ per site, shape `(*old.shape, features_per_site)`.
 
-
-def _sites_invalid(sites: Array, n_sites: int) -> Array:
-    out_of_range = jnp.any((sites < 0) | (sites >= n_sites))
-    if sites.shape[-1] < 2:
-        return out_of_range
-    ordered = jnp.sort(sites, axis=-1)
-    return out_of_range | jnp.any(ordered[..., 1:] == ordered[..., :-1])
-
-
-def _class_index(model: RBMMultiVal, values: Array) -> tuple[Array, Array]:
-    """Class index of each local-state value, and whether every value was known."""
-    match = model.one_hot.matches(values)
-    return jnp.argmax(match, axis=-1), jnp.all(jnp.any(match, axis=-1))
-
-
-@jaxtyped(typechecker=beartype)
-def hidden_theta(
-    model: RBM | RBMMultiVal, x: Num[Array | np.ndarray, "*batch n_sites"]
-) -> Inexact[Array, "*batch n_hidden"]:
-    r"""Hidden pre-activations $\theta = xW + b$ of configurations `x`.
-
-    This is the state that [`eqx_rbm.log_psi_ratio`][] updates; compute it once
-    per chain, then keep it alongside the configuration.
-
-    **Arguments:**
-
-    - `model`: an [`eqx_rbm.RBM`][] or [`eqx_rbm.RBMMultiVal`][].
-    - `x`: configurations of shape `(*batch, n_sites)`: visible values for an
-      `RBM`, local-state values for an `RBMMultiVal` (which are one-hot
-      encoded first).
-
-    **Returns:**
-
-    $\theta$ of shape `(*batch, n_hidden)`, in the dtype the model computes in.
+    In the parameters' real dtype at least: integer spins would otherwise
+    wrap or round. An unchanged site gives exactly zero.
     """
-    if isinstance(model, RBMMultiVal):
-        check_last_dim("x", x.shape, model.n_sites, "n_sites")
-        return model.rbm.theta(model.one_hot(x))
-    check_numeric("x", x, allow_complex=True)
-    check_last_dim("x", x.shape, model.n_visible, "n_visible")
-    return model.theta(x)
+    new_f, old_f = model.site_features(new), model.site_features(old)
+    dtype = jnp.result_type(new_f, old_f, jnp.finfo(dense.kernel.dtype).dtype)
+    return new_f.astype(dtype) - old_f.astype(dtype)
+
+
+def _site_rows(model: AbstractRBM, table: Array) -> Array:
+    """A per-feature table `(n_features, ...)` as `(n_sites, features_per_site, ...)`."""
+    return table.reshape(model.n_sites, model.features_per_site, *table.shape[1:])
+
+
+def _set_sites(x: Array, sites: Array, new_values: Array) -> Array:
+    # A select per changed site instead of a scatter: O(k n_sites) element-wise
+    # work that keeps a batch-sharded x sharded under explicit mesh axes.
+    positions = jnp.arange(x.shape[-1], dtype=sites.dtype)
+    out = x
+    for j in range(sites.shape[-1]):
+        out = jnp.where(positions == sites[..., j : j + 1], new_values[..., j : j + 1].astype(x.dtype), out)
+    return out
+
+
+def propose_unchecked(
+    model: AbstractRBM, dense: Dense, state: LocalState, sites: Array, new_values: Array
+) -> tuple[Array, LocalState]:
+    """[`eqx_rbm.propose`][] for arguments valid by construction (a sampler's).
+
+    `dense` is `model.dense()`, computed once by the caller.
+    """
+    old = jnp.take_along_axis(state.x, sites, axis=-1, mode="clip")
+    change = feature_change(model, old, new_values, dense)  # (*batch, k, fps)
+    rows = gather_rows(_site_rows(model, dense.kernel), sites)  # (*batch, k, fps, n_hidden)
+    # Per site first, so that an unchanged site contributes exactly zero.
+    delta_theta = jnp.sum(jnp.sum(change[..., None] * rows, axis=-2), axis=-2)
+    new_theta = state.theta + delta_theta
+    new_sum = jnp.sum(model.activation(new_theta), axis=-1)
+    delta = new_sum - state.hidden_sum
+    if dense.visible_bias is not None:
+        visible = gather_rows(_site_rows(model, dense.visible_bias), sites)
+        delta = delta + jnp.sum(jnp.sum(change * visible, axis=-1), axis=-1)
+    return delta, LocalState(_set_sites(state.x, sites, new_values), new_theta, new_sum)
 
 
 @jaxtyped(typechecker=beartype)
-def log_psi_ratio(
-    model: RBM | RBMMultiVal,
-    x: Num[Array | np.ndarray, "*batch n_sites"],
-    theta: Inexact[Array, "*batch n_hidden"],
+def propose(
+    model: AbstractRBM,
+    state: LocalState,
     sites: Int[Array | np.ndarray, "*batch k"],
     new_values: Num[Array | np.ndarray, "*batch k"],
-) -> tuple[Inexact[Array, "*batch"], Inexact[Array, "*batch n_hidden"]]:
-    r"""$\log\psi(x') - \log\psi(x)$ for a proposal $x'$ that changes `k` sites of `x`.
+) -> tuple[Inexact[Array, "*batch"], LocalState]:
+    r"""$\log\psi(x') - \log\psi(x)$ of a proposal, and the state of $x'$.
 
-    $x'$ equals `x` except that site `sites[..., j]` holds `new_values[..., j]`.
-    With $\theta$ the pre-activations of `x`, the change in the pre-activations
-    involves only the kernel rows of the changed sites:
+    $x'$ is `state.x` with site `sites[..., j]` set to `new_values[..., j]`.
+    The pre-activations change by the kernel rows of the changed sites' features,
 
-    $$\theta' = \theta + \sum_j (x'_{s_j} - x_{s_j})\, W_{s_j}, \qquad
-    \log\frac{\psi(x')}{\psi(x)} = \sum_h \big[f(\theta'_h) - f(\theta_h)\big]
-    + \sum_j (x'_{s_j} - x_{s_j})\, a_{s_j},$$
+    $$\log\frac{\psi(x')}{\psi(x)} = \sum_h f(\theta'_h) - \sum_h f(\theta_h)
+    + \sum_j \Delta\phi_{s_j}\cdot a_{s_j},$$
 
-    whose product part costs $O(k \cdot n_\text{hidden})$ per chain instead of
-    the $O(n_\text{visible} \cdot n_\text{hidden})$ of a full evaluation; the
-    activation $f$ is still evaluated on every hidden unit. For an
-    `RBMMultiVal`, a site changing from class $c$ to $c'$ swaps kernel row
-    $(s, c)$ for row $(s, c')$.
-
-    Every argument may carry the same leading batch dimensions (one entry per
-    chain, for instance), and the function may be `jax.jit`-ed and `jax.vmap`-ed.
-    Keep $\theta'$ where the move is accepted:
-    `theta = jnp.where(accept[..., None], new_theta, theta)`, and update the
-    configuration with [`eqx_rbm.set_sites`][].
+    the second sum being `state.hidden_sum`. For an `RBMMultiVal`, a site
+    changing from class $c$ to $c'$ swaps kernel row $(s, c)$ for row
+    $(s, c')$. When only the ratio is used, `jax.jit` drops the unused parts of
+    the proposed state.
 
     **Arguments:**
 
-    - `model`: an [`eqx_rbm.RBM`][] or [`eqx_rbm.RBMMultiVal`][].
-    - `x`: current configurations, shape `(*batch, n_sites)`; for an
-      `RBMMultiVal`, local-state values (elements of `local_states`).
-    - `theta`: their pre-activations, shape `(*batch, n_hidden)`, as returned
-      by [`eqx_rbm.hidden_theta`][] or by an earlier call.
+    - `model`: the model the state was built with.
+    - `state`: the current [`eqx_rbm.LocalState`][], batch `*batch`.
     - `sites`: integer indices of the changed sites, shape `(*batch, k)`, in
       `[0, n_sites)` and distinct within each proposal.
-    - `new_values`: the values those sites take in $x'$, shape `(*batch, k)`;
-      for an `RBMMultiVal`, elements of `local_states`. A site may keep its
-      value, in which case it contributes nothing.
+    - `new_values`: their values in $x'$, shape `(*batch, k)`; for an
+      `RBMMultiVal`, elements of `local_states`. A site may keep its value.
 
     **Returns:**
 
-    A pair `(delta_log_psi, new_theta)`: $\log\psi(x') - \log\psi(x)$ of shape
-    `(*batch,)` and the pre-activations $\theta'$ of $x'$, shape
-    `(*batch, n_hidden)`.
+    A pair `(log_ratio, proposed)`: shape `(*batch,)`, and the `LocalState` of $x'$.
 
     **Raises:**
 
     `ValueError` (eagerly) or a runtime error through `equinox.error_if`
     (under `jax.jit`) when a site index is out of range or repeated within a
-    proposal, or, for an `RBMMultiVal`, a value is not one of `local_states`.
+    proposal, or a value cannot be encoded (not one of `local_states`).
     Shape and dtype errors are raised at trace time.
     """
-    check_last_dim("theta", theta.shape, inner_rbm(model).n_hidden, "n_hidden")
-    delta_theta, delta_visible, guard = move(model, x, sites, new_values, "log_psi_ratio")
-    activation = inner_rbm(model).activation
-    new_theta = theta + delta_theta
-    delta = jnp.sum(activation(new_theta) - activation(theta), axis=-1)
-    if delta_visible is not None:
-        delta = delta + delta_visible
-    if guard is not None:
-        delta, new_theta = delta + guard.astype(delta.dtype), new_theta + guard.astype(new_theta.dtype)
-    return delta, new_theta
-
-
-def move(
-    model: RBM | RBMMultiVal, x: Any, sites: Any, new_values: Any, caller: str
-) -> tuple[Array, Array | None, Array | None]:
-    """The checked change of a proposal: `(delta_theta, delta_visible, guard)`.
-
-    `delta_visible` is `None` without a visible bias. `guard` is `None` for
-    concrete inputs (checked eagerly here) and otherwise a scalar zero that
-    raises at run time if a site or value is invalid; callers add it to
-    their results.
-    """
-    rbm = inner_rbm(model)
-    n_sites = _n_sites(model)
-    check_numeric("x", x, allow_complex=not isinstance(model, RBMMultiVal))
-    check_numeric("new_values", new_values, allow_complex=not isinstance(model, RBMMultiVal))
-    check_last_dim("x", x.shape, n_sites, "n_sites")
-    _check_move_shapes(x, sites, new_values)
-    traced = _is_traced(x, sites, new_values)
+    _check_state(model, state)
+    model.check_values(new_values, "new_values")
+    if sites.shape != new_values.shape:
+        raise ValueError(
+            f"new_values: expected the shape of sites, {tuple(sites.shape)}, got {tuple(new_values.shape)}"
+        )
+    if sites.shape[:-1] != state.x.shape[:-1]:
+        raise ValueError(
+            f"sites: expected shape (*batch, k) with *batch={tuple(state.x.shape[:-1])} (that of state.x), "
+            f"got {tuple(sites.shape)}"
+        )
+    n_sites = model.n_sites
+    traced = _is_traced(state.x, sites, new_values)
     if not traced:
         _check_sites_eager(np.asarray(sites), n_sites)
-        if isinstance(model, RBMMultiVal):
-            # Before any conversion, as OneHot does: with x64 off jnp.asarray
-            # could wrap or round an unknown value onto a state.
-            model.one_hot._raise_on_unknown(np.asarray(new_values), "new_values")
-    x, sites, new_values = jnp.asarray(x), jnp.asarray(sites), jnp.asarray(new_values)
-
-    # Indices are validated separately, so the gathers may skip the bounds masks.
-    old_values = jnp.take_along_axis(x, sites, axis=-1, mode="clip")
-    if isinstance(model, RBMMultiVal):
-        n_classes = model.n_classes
-        old_class, old_known = _class_index(model, old_values)
-        new_class, new_known = _class_index(model, new_values)
-        if not traced and not bool(old_known):
-            raise ValueError(
-                f"x: expected every value at the changed sites to be one of local_states={model.local_states}"
-            )
-        new_index, old_index = sites * n_classes + new_class, sites * n_classes + old_class
-        # Subtracting the rows (rather than weighting them by +-1) keeps an
-        # unchanged site's contribution exactly zero.
-        delta_theta = jnp.sum(
-            gather_rows(rbm.kernel, new_index) - gather_rows(rbm.kernel, old_index), axis=-2
-        )
-        delta_visible = None
-        if rbm.visible_bias is not None:
-            a = rbm.visible_bias
-            delta_visible = jnp.sum(gather_rows(a, new_index) - gather_rows(a, old_index), axis=-1)
-        invalid = ~(old_known & new_known)
-    else:
-        # Differences in the real dtype of the parameters, not in x's dtype:
-        # integer spins would otherwise wrap or round.
-        real = jnp.finfo(rbm.kernel.dtype).dtype
-        dtype = jnp.result_type(x.dtype, new_values.dtype, real)
-        delta_x = new_values.astype(dtype) - old_values.astype(dtype)
-        delta_theta = jnp.sum(delta_x[..., None] * gather_rows(rbm.kernel, sites), axis=-2)
-        delta_visible = None
-        if rbm.visible_bias is not None:
-            delta_visible = jnp.sum(delta_x * gather_rows(rbm.visible_bias, sites), axis=-1)
-        invalid = None
-
+    sites, new_values = jnp.asarray(sites), jnp.asarray(new_values)
+    delta, proposed = propose_unchecked(model, model.dense(), state, sites, new_values)
     if not traced:
-        return delta_theta, delta_visible, None
+        return delta, proposed
     bad = _sites_invalid(sites, n_sites)
-    if invalid is not None:
-        bad = bad | invalid
-    message = f"{caller}: a site index is out of [0, {n_sites}) or repeated within a proposal"
-    if isinstance(model, RBMMultiVal):
-        message += f", or a value is not one of local_states={model.local_states}"
-    return delta_theta, delta_visible, guarded_zero(delta_theta.dtype, bad, message)
+    for values in (state.x, new_values):
+        invalid = model.values_invalid(values)
+        bad = bad if invalid is None else bad | invalid
+    guard = guarded_zero(
+        delta.dtype,
+        bad,
+        f"propose: a site index is out of [0, {n_sites}) or repeated within a proposal, "
+        f"or {model.invalid_message('a value')}",
+    )
+    return delta + guard, eqx.tree_at(lambda s: s.theta, proposed, proposed.theta + guard)
 
 
 @jaxtyped(typechecker=beartype)
-def set_sites(
-    x: Num[Array | np.ndarray, "*batch n_sites"],
-    sites: Int[Array | np.ndarray, "*batch k"],
-    new_values: Num[Array | np.ndarray, "*batch k"],
-) -> Num[Array, "*batch n_sites"]:
-    """The configurations `x` with `x[..., sites[..., j]] = new_values[..., j]`.
-
-    The batched scatter that applies a proposal of [`eqx_rbm.log_psi_ratio`][]
-    to its configurations. Select accepted moves with `jnp.where`:
-    `x = jnp.where(accept[..., None], set_sites(x, sites, new_values), x)`.
+def accept(state: LocalState, proposed: LocalState, mask: Bool[Array | np.ndarray, "*batch"]) -> LocalState:
+    """The state with the accepted proposals: `proposed` where `mask`, else `state`.
 
     **Arguments:**
 
-    - `x`: configurations of shape `(*batch, n_sites)`.
-    - `sites`: integer site indices, shape `(*batch, k)`, in `[0, n_sites)`.
-    - `new_values`: the new values, shape `(*batch, k)`, cast to `x.dtype`.
+    - `state`: the current [`eqx_rbm.LocalState`][].
+    - `proposed`: the state returned by [`eqx_rbm.propose`][].
+    - `mask`: a boolean array of shape `(*batch,)`, one entry per chain.
 
     **Returns:**
 
-    An array like `x` with the given sites replaced.
+    A `LocalState` like `state`.
     """
-    _check_move_shapes(x, sites, new_values)
-    n_sites = x.shape[-1]
-    if not _is_traced(sites):
-        _check_sites_eager(np.asarray(sites), n_sites)
-    x, sites = jnp.asarray(x), jnp.asarray(sites)
-    new_values = jnp.asarray(new_values).astype(x.dtype)
-    # A select per changed site instead of a scatter: O(k n_sites) element-wise
-    # work that keeps a batch-sharded x sharded under explicit mesh axes.
-    positions = jnp.arange(n_sites, dtype=sites.dtype)
-    out = x
-    for j in range(sites.shape[-1]):
-        out = jnp.where(positions == sites[..., j : j + 1], new_values[..., j : j + 1], out)
-    if _is_traced(sites):
-        out = out + guarded_zero(
-            out.dtype,
-            _sites_invalid(jnp.asarray(sites), n_sites),
-            f"set_sites: a site index is out of [0, {n_sites}) or repeated within a proposal",
+    batch = state.hidden_sum.shape
+    if mask.shape != batch:
+        raise ValueError(
+            f"mask: expected one boolean per chain, shape {batch} (the state's batch), got shape {mask.shape}"
         )
-    return out
+    if proposed.theta.shape != state.theta.shape or proposed.x.shape != state.x.shape:
+        raise ValueError(
+            "proposed: expected the shapes of state (pass the state returned by propose), "
+            f"got x {proposed.x.shape} and theta {proposed.theta.shape} for "
+            f"x {state.x.shape} and theta {state.theta.shape}"
+        )
+    return accept_unchecked(state, proposed, jnp.asarray(mask))
+
+
+def accept_unchecked(state: LocalState, proposed: LocalState, mask: Array) -> LocalState:
+    return LocalState(
+        jnp.where(mask[..., None], proposed.x, state.x),
+        jnp.where(mask[..., None], proposed.theta, state.theta),
+        jnp.where(mask, proposed.hidden_sum, state.hidden_sum),
+    )
+
+
+def _ratios(model: AbstractRBM, state: LocalState, delta_theta: Array, delta_visible: Array | None) -> Array:
+    """Log-ratios of several proposals per chain from their pre-activation changes."""
+    new_sum = jnp.sum(model.activation(state.theta[..., None, :] + delta_theta), axis=-1)
+    delta = new_sum - state.hidden_sum[..., None]
+    return delta if delta_visible is None else delta + delta_visible
+
+
+def _guard_values(model: AbstractRBM, delta: Array, caller: str, *values: Array) -> Array:
+    if not _is_traced(*values):
+        return delta
+    flags = [f for f in (model.values_invalid(v) for v in values) if f is not None]
+    if not flags:
+        return delta
+    bad = flags[0] if len(flags) == 1 else jnp.any(jnp.stack(flags))
+    return delta + guarded_zero(delta.dtype, bad, f"{caller}: {model.invalid_message('a value')}")
+
+
+@jaxtyped(typechecker=beartype)
+def site_log_ratios(
+    model: AbstractRBM, state: LocalState, new_values: Num[Array | np.ndarray, "*batch n_sites"]
+) -> Inexact[Array, "*batch n_sites"]:
+    r"""$\log\psi(x^{(i)}) - \log\psi(x)$ for every site $i$ at once.
+
+    $x^{(i)}$ is $x$ with site $i$ set to `new_values[..., i]`: the `n_sites`
+    single-site proposals of each configuration, as a local energy with
+    single-site off-diagonal terms needs them (a spin flip on every site for
+    the transverse-field Ising model). The change of the pre-activations of
+    site $i$ is $\Delta\phi_i W_i$, a broadcast product with the whole kernel
+    rather than a gather of its rows.
+
+    **Arguments:**
+
+    - `model`: the model the state was built with.
+    - `state`: the [`eqx_rbm.LocalState`][] of the configurations, batch `*batch`.
+    - `new_values`: shape `(*batch, n_sites)`: the value site $i$ takes in
+      proposal $i$ (for spins, `-state.x`); for an `RBMMultiVal`, elements of
+      `local_states`. A site may keep its value (its ratio is then exactly 0).
+
+    **Returns:**
+
+    The log-ratios, shape `(*batch, n_sites)`.
+    """
+    _check_state(model, state)
+    model.check_values(new_values, "new_values")
+    if new_values.shape != state.x.shape:
+        raise ValueError(
+            f"new_values: expected one value per site, the shape of state.x {state.x.shape}, "
+            f"got shape {tuple(new_values.shape)}"
+        )
+    dense = model.dense()
+    change = feature_change(model, state.x, jnp.asarray(new_values), dense)  # (*batch, n_sites, fps)
+    kernel = _site_rows(model, dense.kernel)
+    delta_theta = jnp.einsum("...ic,ich->...ih", change, kernel, precision=model.precision)
+    delta_visible = None
+    if dense.visible_bias is not None:
+        delta_visible = jnp.sum(change * _site_rows(model, dense.visible_bias), axis=-1)
+    delta = _ratios(model, state, delta_theta, delta_visible)
+    return _guard_values(model, delta, "site_log_ratios", state.x, jnp.asarray(new_values))
+
+
+@jaxtyped(typechecker=beartype)
+def exchange_log_ratios(
+    model: AbstractRBM, state: LocalState, pairs: Int[Array | np.ndarray, "n_pairs 2"]
+) -> Inexact[Array, "*batch n_pairs"]:
+    r"""$\log\psi(x^{(ij)}) - \log\psi(x)$ for every given pair of sites at once.
+
+    $x^{(ij)}$ is $x$ with the values of sites $i$ and $j$ exchanged: the
+    off-diagonal terms of Heisenberg-type local energies, and the log-ratios of
+    exchange moves. With $d = \phi(x_j) - \phi(x_i)$, the change of the
+    pre-activations is $d\,(W_i - W_j)$, whose row differences are formed once
+    for all chains. A pair of equal values gives exactly 0.
+
+    **Arguments:**
+
+    - `model`: the model the state was built with.
+    - `state`: the [`eqx_rbm.LocalState`][] of the configurations, batch `*batch`.
+    - `pairs`: integer site pairs of shape `(n_pairs, 2)`, the same for every
+      chain (the bonds of a lattice, say), with two distinct sites in
+      `[0, n_sites)` each (checked eagerly, or at run time when traced).
+
+    **Returns:**
+
+    The log-ratios, shape `(*batch, n_pairs)`.
+    """
+    _check_state(model, state)
+    n_sites = model.n_sites
+    traced_pairs = _is_traced(pairs)
+    if not traced_pairs:
+        _check_sites_eager(np.asarray(pairs), n_sites)
+    pairs = jnp.asarray(pairs)
+    dense = model.dense()
+    x_i, x_j = state.x[..., pairs[:, 0]], state.x[..., pairs[:, 1]]
+    change = feature_change(model, x_i, x_j, dense)  # (*batch, n_pairs, fps)
+    kernel = _site_rows(model, dense.kernel)
+    row_difference = kernel[pairs[:, 0]] - kernel[pairs[:, 1]]  # (n_pairs, fps, n_hidden)
+    delta_theta = jnp.einsum("...pc,pch->...ph", change, row_difference, precision=model.precision)
+    delta_visible = None
+    if dense.visible_bias is not None:
+        visible = _site_rows(model, dense.visible_bias)
+        delta_visible = jnp.sum(change * (visible[pairs[:, 0]] - visible[pairs[:, 1]]), axis=-1)
+    delta = _ratios(model, state, delta_theta, delta_visible)
+    if traced_pairs:
+        message = f"exchange_log_ratios: a pair holds a site out of [0, {n_sites}) or the same site twice"
+        delta = delta + guarded_zero(delta.dtype, _sites_invalid(pairs, n_sites), message)
+    return _guard_values(model, delta, "exchange_log_ratios", state.x)

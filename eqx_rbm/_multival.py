@@ -6,27 +6,47 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
-from beartype import beartype
-from jaxtyping import Array, Inexact, PRNGKeyArray, Real, jaxtyped
+from jax.core import Tracer
+from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
-from ._checks import check_alpha, check_last_dim, check_param_dtype, check_positive_int, feature_dtype_for
+from ._checks import (
+    check_alpha,
+    check_numeric,
+    check_param_dtype,
+    check_positive_int,
+    feature_dtype_for,
+    n_hidden_for,
+)
 from ._log_cosh import log_cosh
+from ._model import (
+    AbstractRBM,
+    Dense,
+    Given,
+    Initializer,
+    default_init,
+    infer_alpha,
+    init_parameters,
+    replace_parameters,
+)
 from ._one_hot import OneHot
-from ._rbm import RBM, Initializer, default_init
+from ._rbm import check_activation
 
 
-class RBMMultiVal(eqx.Module):
+class RBMMultiVal(AbstractRBM):
     """RBM for sites with more than two local states, NetKet's `netket.models.RBMMultiVal`.
 
     Each site's local state is one-hot encoded by [`eqx_rbm.OneHot`][] into
-    `n_classes` features, and the `n_sites * n_classes` features feed an
-    [`eqx_rbm.RBM`][] with `n_hidden = int(alpha * n_sites * n_classes)`.
+    `n_classes` features, and the `n_sites * n_classes` features feed an RBM
+    with `n_hidden = int(alpha * n_sites * n_classes)`: `kernel` has shape
+    `(n_sites * n_classes, n_hidden)`, feature `site * n_classes + c` being
+    class `c` of `site`.
 
     Two deliberate differences from NetKet: a value outside `local_states` is
     an error instead of an all-zero feature row, and `precision` reaches the
-    inner RBM (NetKet drops it).
+    products (NetKet drops it).
 
     ```python
     import jax
@@ -39,8 +59,13 @@ class RBMMultiVal(eqx.Module):
     ```
     """
 
+    kernel: Inexact[Array, "n_features n_hidden"]
+    hidden_bias: Inexact[Array, " n_hidden"] | None
+    visible_bias: Inexact[Array, " n_features"] | None
     one_hot: OneHot
-    rbm: RBM
+    activation: Callable[[Array], Array] = eqx.field(static=True)
+    precision: Any = eqx.field(static=True)
+    alpha: float | int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -65,78 +90,115 @@ class RBMMultiVal(eqx.Module):
         - `n_classes`: number of local states per site, at least 2.
         - `local_states`: the values a site can take, in order; default
           `0, ..., n_classes - 1` (see [`eqx_rbm.OneHot`][]).
-        - every other keyword, `key` included, is passed to [`eqx_rbm.RBM`][].
+        - every other keyword, `key` included, as for [`eqx_rbm.RBM`][], with
+          `n_visible = n_sites * n_classes`.
         """
         n_sites = check_positive_int("n_sites", n_sites)
-        check_alpha(alpha)
+        self.alpha = check_alpha(alpha)
         dtype = check_param_dtype(param_dtype)
         self.one_hot = OneHot(n_classes, local_states=local_states, dtype=feature_dtype_for(dtype))
-        self.rbm = RBM(
-            n_sites * self.one_hot.n_classes,
-            alpha=alpha,
+        n_features = n_sites * self.one_hot.n_classes
+        n_hidden = n_hidden_for(self.alpha, n_features)
+        self.kernel, self.hidden_bias, self.visible_bias = init_parameters(
+            ((n_features, n_hidden), (n_hidden,), (n_features,)),
+            dtype=dtype,
             use_hidden_bias=use_hidden_bias,
             use_visible_bias=use_visible_bias,
-            param_dtype=dtype,
+            inits=(kernel_init, hidden_bias_init, visible_bias_init),
+            key=key,
+        )
+        self.activation = check_activation(activation)
+        self.precision = precision
+
+    @classmethod
+    def from_arrays(
+        cls,
+        kernel: ArrayLike,
+        hidden_bias: ArrayLike | None = None,
+        visible_bias: ArrayLike | None = None,
+        *,
+        n_classes: int,
+        local_states: Sequence[float] | None = None,
+        alpha: float | int | None = None,
+        activation: Callable[[Array], Array] = log_cosh,
+        precision: Any = None,
+    ) -> RBMMultiVal:
+        """An `RBMMultiVal` holding the given arrays as they are (tracers included).
+
+        **Arguments:**
+
+        - `kernel`: shape `(n_sites * n_classes, n_hidden)`, floating or complex.
+        - `hidden_bias`, `visible_bias`: shapes `(n_hidden,)` and
+          `(n_sites * n_classes,)`, or `None` for a model without that bias.
+        - `n_classes`, `local_states`: as for `__init__`.
+        - `alpha`: as for [`eqx_rbm.RBM.from_arrays`][].
+        - `activation`, `precision`: as for `__init__`.
+
+        **Returns:**
+
+        The `RBMMultiVal`, built through `__init__` so that every check runs.
+        """
+        kernel = jnp.asarray(kernel)
+        n_classes = check_positive_int("n_classes", n_classes)
+        if kernel.ndim != 2 or kernel.shape[0] % n_classes:
+            raise ValueError(
+                f"kernel: expected shape (n_sites * n_classes, n_hidden) with n_classes={n_classes}, "
+                f"got shape {kernel.shape}"
+            )
+        n_features, n_hidden = kernel.shape
+        return cls(
+            n_features // n_classes,
+            n_classes,
+            local_states=local_states,
+            alpha=infer_alpha(n_features, n_hidden) if alpha is None else alpha,
+            use_hidden_bias=hidden_bias is not None,
+            use_visible_bias=visible_bias is not None,
+            param_dtype=kernel.dtype,
             activation=activation,
             precision=precision,
-            kernel_init=kernel_init,
-            hidden_bias_init=hidden_bias_init,
-            visible_bias_init=visible_bias_init,
-            key=key,
+            kernel_init=Given(kernel),
+            hidden_bias_init=Given(hidden_bias),
+            visible_bias_init=Given(visible_bias),
+            key=jax.random.key(0),  # unused: every initializer returns its array
         )
 
     @property
     def n_sites(self) -> int:
-        return self.rbm.n_visible // self.one_hot.n_classes
+        return self.kernel.shape[0] // self.one_hot.n_classes
 
     @property
     def n_classes(self) -> int:
         return self.one_hot.n_classes
 
     @property
+    def features_per_site(self) -> int:
+        return self.one_hot.n_classes
+
+    @property
     def local_states(self) -> tuple[float | int, ...]:
         return self.one_hot.local_states
 
-    @property
-    def alpha(self) -> float | int:
-        return self.rbm.alpha
+    def site_features(self, values: Array) -> Array:
+        return self.one_hot.matches(values).astype(self.one_hot.dtype)
 
-    @property
-    def n_hidden(self) -> int:
-        return self.rbm.n_hidden
+    def check_values(self, values: Any, name: str) -> None:
+        check_numeric(name, values, allow_complex=False)
+        if not isinstance(values, Tracer):
+            # Before any conversion: with x64 off jnp.asarray could wrap or
+            # round an unknown value onto a state.
+            array = values if isinstance(values, jax.Array) else np.asarray(values)
+            self.one_hot._raise_on_unknown(array, name)
 
-    @property
-    def use_hidden_bias(self) -> bool:
-        return self.rbm.use_hidden_bias
+    def values_invalid(self, values: Array) -> Array | None:
+        return ~jnp.all(jnp.any(self.one_hot.matches(values), axis=-1))
 
-    @property
-    def use_visible_bias(self) -> bool:
-        return self.rbm.use_visible_bias
+    def invalid_message(self, name: str) -> str:
+        return f"{name} holds a value that is not one of local_states={self.local_states}; " + (
+            self.one_hot._fix_hint()
+        )
 
-    @property
-    def param_dtype(self) -> np.dtype:
-        return self.rbm.param_dtype
+    def dense(self) -> Dense:
+        return Dense(self.kernel, self.hidden_bias, self.visible_bias)
 
-    @jaxtyped(typechecker=beartype)
-    def __call__(self, x: Real[Array | np.ndarray, "*batch n_sites"]) -> Inexact[Array, "*batch"]:
-        """**Arguments:**
-
-        - `x`: local states of shape `(*batch, n_sites)`, each one of `local_states`.
-
-        **Returns:**
-
-        $\\log\\psi(x)$ of shape `(*batch,)`.
-        """
-        if x.ndim and x.shape[-1] == self.rbm.n_visible != self.n_sites:
-            raise ValueError(
-                f"x: expected shape (*batch, n_sites) with n_sites={self.n_sites}, got shape "
-                f"{tuple(x.shape)}; pass the site values themselves, not one-hot features "
-                f"(n_sites * n_classes = {self.rbm.n_visible}): the model encodes them"
-            )
-        check_last_dim("x", x.shape, self.n_sites, "n_sites")
-        return self.rbm(self.one_hot(x))
-
-
-def inner_rbm(model: RBM | RBMMultiVal) -> RBM:
-    """The RBM that computes `model`: itself, or an `RBMMultiVal`'s inner RBM."""
-    return model.rbm if isinstance(model, RBMMultiVal) else model
+    def from_dense_gradient(self, gradient: Dense) -> RBMMultiVal:
+        return replace_parameters(self, *gradient)

@@ -2,68 +2,35 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
-from beartype import beartype
-from jax.core import Tracer
-from jax.sharding import AxisType, NamedSharding, PartitionSpec
-from jaxtyping import Array, Inexact, Num, PRNGKeyArray, jaxtyped
+from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
-from ._checks import (
-    check_alpha,
-    check_last_dim,
-    check_numeric,
-    check_param_dtype,
-    check_positive_int,
-    n_hidden_for,
-)
+from ._checks import check_alpha, check_numeric, check_param_dtype, check_positive_int, n_hidden_for
 from ._log_cosh import log_cosh
-
-Initializer = Callable[..., Any]
-"""The `jax.nn.initializers` signature: `init(key, shape, dtype) -> Array`."""
-
-default_init: Initializer = jax.nn.initializers.normal(stddev=0.01)
-"""Normal with standard deviation 0.01: NetKet's default for every RBM parameter."""
-
-
-def _initialise(
-    name: str, init: Initializer, key: PRNGKeyArray, shape: tuple[int, ...], dtype: np.dtype
-) -> Array:
-    value = jnp.asarray(init(key, shape, dtype))
-    if value.shape != shape:
-        raise ValueError(f"{name}: the initializer returned shape {value.shape}, expected {shape}")
-    if value.dtype != dtype:
-        raise TypeError(f"{name}: the initializer returned dtype {value.dtype}, expected param_dtype={dtype}")
-    return value
+from ._model import (
+    AbstractRBM,
+    Dense,
+    Given,
+    Initializer,
+    default_init,
+    infer_alpha,
+    init_parameters,
+    replace_parameters,
+)
 
 
-def _on_mesh_of(x: Any, param: Array) -> Array:
-    """`param`, replicated on the explicit mesh that `x` is sharded over, if any.
-
-    A product with a batch-sharded `x` has a transpose that contracts the
-    batch axis. Under explicit axes JAX takes that gradient's sharding from the
-    parameter's type, and a parameter on no mesh leaves it ambiguous (a
-    `ShardingTypeError` unless `jax.set_mesh` is in effect). Outside explicit
-    meshes this returns `param` unchanged and adds nothing to the program.
-    """
-    if not isinstance(x, Tracer) or not jax.sharding.get_abstract_mesh().empty:
-        return param  # eager calls need nothing; under jax.set_mesh JAX knows the mesh
-    sharding = jax.typeof(x).sharding
-    mesh = sharding.mesh
-    if mesh.empty or AxisType.Explicit not in mesh.axis_types or all(p is None for p in sharding.spec):
-        return param  # no explicit batch sharding (also each sample inside jax.vmap)
-    if not jax.typeof(param).sharding.mesh.empty:
-        return param
-    return jax.sharding.reshard(param, NamedSharding(mesh, PartitionSpec()))
+def check_activation(activation: Callable[[Array], Array]) -> Callable[[Array], Array]:
+    if not callable(activation):
+        raise TypeError(f"activation: expected a callable, got {activation!r}")
+    return activation
 
 
-class RBM(eqx.Module):
+class RBM(AbstractRBM):
     r"""Restricted Boltzmann machine wave function, NetKet's `netket.models.RBM`.
 
     $$\log\psi(x) = \sum_j f\big((xW + b)_j\big) + x \cdot a$$
@@ -90,7 +57,7 @@ class RBM(eqx.Module):
     visible_bias: Inexact[Array, " n_visible"] | None
     activation: Callable[[Array], Array] = eqx.field(static=True)
     precision: Any = eqx.field(static=True)
-    _alpha: float | int = eqx.field(static=True)
+    alpha: float | int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -124,25 +91,64 @@ class RBM(eqx.Module):
         - `key`: a `jax.random` key, keyword-only.
         """
         n_visible = check_positive_int("n_visible", n_visible)
-        self._alpha = check_alpha(alpha)
-        dtype = check_param_dtype(param_dtype)
-        if not callable(activation):
-            raise TypeError(f"activation: expected a callable, got {activation!r}")
-        n_hidden = n_hidden_for(alpha, n_visible)
-        k_kernel, k_hidden, k_visible = jax.random.split(key, 3)
-        self.kernel = _initialise("kernel_init", kernel_init, k_kernel, (n_visible, n_hidden), dtype)
-        self.hidden_bias = (
-            _initialise("hidden_bias_init", hidden_bias_init, k_hidden, (n_hidden,), dtype)
-            if use_hidden_bias
-            else None
+        self.alpha = check_alpha(alpha)
+        n_hidden = n_hidden_for(self.alpha, n_visible)
+        self.kernel, self.hidden_bias, self.visible_bias = init_parameters(
+            ((n_visible, n_hidden), (n_hidden,), (n_visible,)),
+            dtype=check_param_dtype(param_dtype),
+            use_hidden_bias=use_hidden_bias,
+            use_visible_bias=use_visible_bias,
+            inits=(kernel_init, hidden_bias_init, visible_bias_init),
+            key=key,
         )
-        self.visible_bias = (
-            _initialise("visible_bias_init", visible_bias_init, k_visible, (n_visible,), dtype)
-            if use_visible_bias
-            else None
-        )
-        self.activation = activation
+        self.activation = check_activation(activation)
         self.precision = precision
+
+    @classmethod
+    def from_arrays(
+        cls,
+        kernel: ArrayLike,
+        hidden_bias: ArrayLike | None = None,
+        visible_bias: ArrayLike | None = None,
+        *,
+        alpha: float | int | None = None,
+        activation: Callable[[Array], Array] = log_cosh,
+        precision: Any = None,
+    ) -> RBM:
+        """An `RBM` holding the given arrays as they are (tracers included).
+
+        **Arguments:**
+
+        - `kernel`: shape `(n_visible, n_hidden)`, floating or complex.
+        - `hidden_bias`, `visible_bias`: shapes `(n_hidden,)` and `(n_visible,)`,
+          or `None` for a model without that bias. Each array keeps its own
+          dtype; they promote together as in `flax.linen.Dense`.
+        - `alpha`: the hidden-unit density to record; `None` infers it from
+          the kernel's shape. A given value must satisfy
+          `int(alpha * n_visible) == n_hidden`.
+        - `activation`, `precision`: as for `__init__`.
+
+        **Returns:**
+
+        The `RBM`, built through `__init__` so that every check runs.
+        """
+        kernel = jnp.asarray(kernel)
+        if kernel.ndim != 2:
+            raise ValueError(f"kernel: expected shape (n_visible, n_hidden), got shape {kernel.shape}")
+        n_visible, n_hidden = kernel.shape
+        return cls(
+            n_visible,
+            alpha=infer_alpha(n_visible, n_hidden) if alpha is None else alpha,
+            use_hidden_bias=hidden_bias is not None,
+            use_visible_bias=visible_bias is not None,
+            param_dtype=kernel.dtype,
+            activation=activation,
+            precision=precision,
+            kernel_init=Given(kernel),
+            hidden_bias_init=Given(hidden_bias),
+            visible_bias_init=Given(visible_bias),
+            key=jax.random.key(0),  # unused: every initializer returns its array
+        )
 
     @property
     def n_visible(self) -> int:
@@ -150,78 +156,25 @@ class RBM(eqx.Module):
         return self.kernel.shape[0]
 
     @property
-    def n_hidden(self) -> int:
-        """Number of hidden units, `kernel.shape[1]`."""
-        return self.kernel.shape[1]
+    def n_sites(self) -> int:
+        """Number of sites, `n_visible`."""
+        return self.kernel.shape[0]
 
     @property
-    def alpha(self) -> float | int:
-        """The hidden-unit density the model was built with."""
-        return self._alpha
+    def features_per_site(self) -> int:
+        return 1
 
-    @property
-    def use_hidden_bias(self) -> bool:
-        return self.hidden_bias is not None
+    def site_features(self, values: Array) -> Array:
+        return values[..., None]
 
-    @property
-    def use_visible_bias(self) -> bool:
-        return self.visible_bias is not None
+    def check_values(self, values: Any, name: str) -> None:
+        check_numeric(name, values, allow_complex=True)
 
-    @property
-    def param_dtype(self) -> np.dtype:
-        """The dtype of the parameters (that of `kernel`)."""
-        return self.kernel.dtype
+    def values_invalid(self, values: Array) -> Array | None:
+        return None
 
-    @jaxtyped(typechecker=beartype)
-    def __call__(self, x: Num[Array | np.ndarray, "*batch n_visible"]) -> Inexact[Array, "*batch"]:
-        """**Arguments:**
+    def dense(self) -> Dense:
+        return Dense(self.kernel, self.hidden_bias, self.visible_bias)
 
-        - `x`: configurations of shape `(*batch, n_visible)`, with any number of
-          leading batch dimensions (including none).
-
-        **Returns:**
-
-        $\\log\\psi(x)$ of shape `(*batch,)`, in the dtype that `x` and the
-        parameters promote to (as `flax.linen.Dense` does).
-        """
-        check_numeric("x", x, allow_complex=True)
-        check_last_dim("x", x.shape, self.n_visible, "n_visible")
-        return self.log_psi_from_theta(x, self.theta(x))
-
-    def theta(self, x: Array | np.ndarray) -> Array:
-        """Hidden pre-activations $\\theta = xW + b$, shape `(*batch, n_hidden)`."""
-        params = [p for p in (self.kernel, self.hidden_bias) if p is not None]
-        dtype = jnp.result_type(x, *params)
-        kernel = self.kernel.astype(dtype)
-        rows = math.prod(x.shape[:-1])
-        if jnp.issubdtype(dtype, jnp.complexfloating) and not jnp.iscomplexobj(x) and rows >= 8:
-            # Real configurations against complex weights: one real product with
-            # [Re W | Im W] does a quarter of the multiplications of a complex one.
-            # Below a few rows, building [Re W | Im W] costs more than it saves.
-            x = jnp.asarray(x, jnp.finfo(dtype).dtype)
-            both = jax.lax.dot_general(
-                x,
-                _on_mesh_of(x, jnp.concatenate([kernel.real, kernel.imag], axis=-1)),
-                (((x.ndim - 1,), (0,)), ((), ())),
-                precision=self.precision,
-            )
-            n_hidden = kernel.shape[-1]
-            theta = jax.lax.complex(both[..., :n_hidden], both[..., n_hidden:])
-        else:
-            x = jnp.asarray(x, dtype)
-            theta = jax.lax.dot_general(
-                x,
-                _on_mesh_of(x, kernel),
-                (((x.ndim - 1,), (0,)), ((), ())),
-                precision=self.precision,
-            )
-        if self.hidden_bias is not None:
-            theta = theta + self.hidden_bias.astype(dtype)
-        return theta
-
-    def log_psi_from_theta(self, x: Array | np.ndarray, theta: Array) -> Array:
-        """$\\log\\psi$ given the pre-activations `theta` of the same `x`."""
-        out = jnp.sum(self.activation(theta), axis=-1)
-        if self.visible_bias is not None:
-            out = out + jnp.dot(x, _on_mesh_of(x, self.visible_bias), precision=self.precision)
-        return out
+    def from_dense_gradient(self, gradient: Dense) -> RBM:
+        return replace_parameters(self, *gradient)

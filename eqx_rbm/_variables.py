@@ -10,11 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ._checks import check_alpha, check_positive_int, feature_dtype_for, n_hidden_for
+from ._checks import check_alpha, check_positive_int, n_hidden_for
 from ._log_cosh import log_cosh
+from ._model import AbstractRBM
 from ._multival import RBMMultiVal
-from ._one_hot import OneHot
 from ._rbm import RBM
+
+# Where each model's RBM parameters sit below params, as in NetKet.
+_NESTING: dict[type, tuple[str, ...]] = {RBM: (), RBMMultiVal: ("RBM",)}
 
 VariableDict = dict[str, Any]
 """Nested plain dicts `{collection: {name: array or subtree}}`, as Flax's `init` returns."""
@@ -34,7 +37,7 @@ class VariablesError(ValueError):
         )
 
 
-def to_variables(model: RBM | RBMMultiVal) -> VariableDict:
+def to_variables(model: AbstractRBM) -> VariableDict:
     """The Flax-style variables of an Equinox model, in NetKet's layout.
 
     **Arguments:**
@@ -49,17 +52,19 @@ def to_variables(model: RBM | RBMMultiVal) -> VariableDict:
     `{"params": {"RBM": {...}}}` for an RBMMultiVal. This is the tree that
     `netket.models.RBM(...).init` returns, key order included.
     """
-    if isinstance(model, RBMMultiVal):
-        return {"params": {"RBM": _rbm_params(model.rbm)}}
-    if isinstance(model, RBM):
-        return {"params": _rbm_params(model)}
-    raise TypeError(
-        "model: expected an eqx_rbm.RBM or eqx_rbm.RBMMultiVal, got "
-        f"{type(model).__module__}.{type(model).__qualname__}"
-    )
+    nesting = _NESTING.get(type(model))
+    if nesting is None:
+        raise TypeError(
+            "model: expected an eqx_rbm.RBM or eqx_rbm.RBMMultiVal, got "
+            f"{type(model).__module__}.{type(model).__qualname__}"
+        )
+    params = _rbm_params(model)
+    for name in reversed(nesting):
+        params = {name: params}
+    return {"params": params}
 
 
-def _rbm_params(rbm: RBM) -> dict[str, Any]:
+def _rbm_params(rbm: AbstractRBM) -> dict[str, Any]:
     dense: dict[str, Any] = {"kernel": rbm.kernel}
     if rbm.hidden_bias is not None:
         dense["bias"] = rbm.hidden_bias
@@ -79,7 +84,7 @@ def from_variables(
     use_visible_bias: bool | None = None,
     activation: Callable[[Array], Array] = log_cosh,
     precision: Any = None,
-) -> RBM | RBMMultiVal:
+) -> AbstractRBM:
     """The Equinox model held by NetKet-layout variables; needs no Flax.
 
     The layout says which model it is: `{"params": {"RBM": ...}}` is an
@@ -158,7 +163,7 @@ def build_model(
     use_visible_bias: bool | None,
     activation: Callable[[Array], Array],
     precision: Any,
-) -> RBM | RBMMultiVal:
+) -> AbstractRBM:
     """`from_variables` for a model kind decided by the caller (a twin knows its own)."""
     if "params" not in variables and isinstance(variables.get("variables"), Mapping):
         variables = variables["variables"]
@@ -185,65 +190,20 @@ def build_model(
         problems += _rbm_problems(params, "params", None, alpha, flags)
     if problems:
         raise VariablesError("variables", problems)
-    rbm = _assemble_rbm(params["RBM"] if multival else params, alpha, activation, precision)
+    arrays = _arrays(params["RBM"] if multival else params)
+    settings = {"alpha": alpha, "activation": activation, "precision": precision}
     if not multival:
-        return rbm
+        return RBM.from_arrays(*arrays, **settings)
     assert n_classes is not None
-    one_hot = OneHot(n_classes, local_states=local_states, dtype=feature_dtype_for(rbm.kernel.dtype))
-    return new_multival(one_hot, rbm)
+    return RBMMultiVal.from_arrays(*arrays, n_classes=n_classes, local_states=local_states, **settings)
 
 
-def new_rbm(
-    kernel: Array,
-    hidden_bias: Array | None,
-    visible_bias: Array | None,
-    *,
-    alpha: float | int,
-    activation: Callable[[Array], Array],
-    precision: Any,
-) -> RBM:
-    """An [`eqx_rbm.RBM`][] holding the given arrays as they are (tracers included).
-
-    `RBM.__init__` draws random parameters; bypassing it avoids that on every
-    evaluation. The caller has checked shapes and dtypes.
-    """
-    fields = {
-        "kernel": kernel,
-        "hidden_bias": hidden_bias,
-        "visible_bias": visible_bias,
-        "activation": activation,
-        "precision": precision,
-        "_alpha": check_alpha(alpha),
-    }
-    model = object.__new__(RBM)
-    for name, value in fields.items():
-        object.__setattr__(model, name, value)
-    return model
-
-
-def new_multival(one_hot: OneHot, rbm: RBM) -> RBMMultiVal:
-    """An [`eqx_rbm.RBMMultiVal`][] made of existing parts, without drawing parameters."""
-    model = object.__new__(RBMMultiVal)
-    object.__setattr__(model, "one_hot", one_hot)
-    object.__setattr__(model, "rbm", rbm)
-    return model
-
-
-def _assemble_rbm(
-    params: Mapping[str, Any], alpha: float | int | None, activation: Callable[[Array], Array], precision: Any
-) -> RBM:
+def _arrays(params: Mapping[str, Any]) -> tuple[Array, Array | None, Array | None]:
     dense = params["Dense"]
-    kernel = jnp.asarray(dense["kernel"])
-    if alpha is None:
-        n_visible, n_hidden = kernel.shape
-        alpha = n_hidden // n_visible if n_hidden % n_visible == 0 else n_hidden / n_visible
-    return new_rbm(
-        kernel,
+    return (
+        jnp.asarray(dense["kernel"]),
         jnp.asarray(dense["bias"]) if "bias" in dense else None,
         jnp.asarray(params["visible_bias"]) if "visible_bias" in params else None,
-        alpha=alpha,
-        activation=activation,
-        precision=precision,
     )
 
 

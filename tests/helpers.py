@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import itertools
 import os
@@ -12,8 +13,23 @@ from types import ModuleType
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import eqx_rbm
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require(name: str) -> ModuleType:
+    """Imports an optional test dependency: skip locally if missing, fail in CI."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        if IN_CI:
+            pytest.fail(f"{name} is required in CI (install the test extra): {err}", pytrace=False)
+        pytest.skip(f"{name} is not installed")
+        raise  # unreachable; keeps type checkers happy
+
 
 PARAM_DTYPES = [jnp.float32, jnp.float64, jnp.complex64, jnp.complex128]
 BATCH_SHAPES = [(), (5,), (2, 3)]

@@ -12,8 +12,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from conftest import require
-from helpers import load_recipe
+from helpers import load_recipe, require
 from test_recipes_jvmc import N_SITES, occupations
 
 

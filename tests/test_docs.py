@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jax
 import pytest
-from conftest import require
+from helpers import require
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIONAL = ("netket", "flax", "optax")

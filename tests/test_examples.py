@@ -13,7 +13,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from conftest import require
+from helpers import require
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -7,6 +7,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+# Every test here spawns Python processes.
+pytestmark = pytest.mark.slow
+
 # Run from the repository root, so that the checkout is imported, as under pytest.
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from conftest import require
+from helpers import require
 
 import eqx_rbm
 import eqx_rbm.linen as linen

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import require
+from helpers import require
 
 with contextlib.suppress(ImportError):  # reported by the fixture below
     import eqx_rbm.linen as linen

@@ -8,8 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import require
-from helpers import assert_close
+from helpers import assert_close, require
 
 import eqx_rbm
 

@@ -1,4 +1,4 @@
-"""Local updates agree with recomputing log psi from scratch."""
+"""Local updates through LocalState agree with recomputing log psi from scratch."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eqx_rbm
-from eqx_rbm import local_state, propose_move
-from eqx_rbm._local import hidden_theta, log_psi_ratio, set_sites
+from eqx_rbm import accept, exchange_log_ratios, local_state, propose, site_log_ratios
 
 TOL = {"rtol": 1e-10, "atol": 1e-10}
 N_CHAINS = 7
@@ -65,37 +64,31 @@ def _proposal(rng: np.random.Generator, n_chains: int, n_sites: int, k: int, sta
     return jnp.asarray(x), jnp.asarray(sites), jnp.asarray(new_values)
 
 
-@eqx.filter_jit
-def _local_and_full(model, x, sites, new_values):
-    theta = hidden_theta(model, x)
-    delta, new_theta = log_psi_ratio(model, x, theta, sites, new_values)
-    x_new = set_sites(x, sites, new_values)
-    return delta, new_theta, model(x_new) - model(x), hidden_theta(model, x_new)
+def _moved(x, sites, new_values):
+    """x with the proposal applied, by plain indexing (the reference for the state's x)."""
+    out = np.array(x)
+    for index in np.ndindex(out.shape[:-1]):
+        out[index][np.asarray(sites)[index]] = np.asarray(new_values)[index]
+    return jnp.asarray(out)
 
 
 @eqx.filter_jit
-def _state_and_full(model, x, sites, new_values):
-    delta, proposed = propose_move(model, local_state(model, x), sites, new_values)
-    x_new = set_sites(x, sites, new_values)
-    full = local_state(model, x_new)
-    return delta, proposed, model(x_new) - model(x), full, model(x_new)
+def _state_and_full(model, x, sites, new_values, x_new):
+    delta, proposed = propose(model, local_state(model, x), sites, new_values)
+    return delta, proposed, model(x_new) - model(x), local_state(model, x_new), model(x_new)
 
 
-def _assert_matches_full(model, x, sites, new_values):
-    delta, new_theta, full_delta, full_theta = _local_and_full(model, x, sites, new_values)
+def _assert_matches_full(model, x, sites, new_values, tol=TOL):
+    x_new = _moved(x, sites, new_values)
+    delta, proposed, full_delta, fresh, log_psi = _state_and_full(model, x, sites, new_values, x_new)
     assert delta.shape == x.shape[:-1]
-    assert new_theta.shape == full_theta.shape
     assert delta.dtype == full_delta.dtype
-    np.testing.assert_allclose(delta, full_delta, **TOL)
-    np.testing.assert_allclose(new_theta, full_theta, **TOL)
-    # The cached-state API gives the same ratio and a state equal to a fresh one.
-    delta, proposed, full_delta, fresh, log_psi = _state_and_full(model, x, sites, new_values)
-    assert delta.dtype == full_delta.dtype
-    np.testing.assert_allclose(delta, full_delta, **TOL)
-    np.testing.assert_array_equal(proposed.x, fresh.x)
-    np.testing.assert_allclose(proposed.theta, fresh.theta, **TOL)
-    np.testing.assert_allclose(proposed.hidden_sum, fresh.hidden_sum, **TOL)
-    np.testing.assert_allclose(proposed.log_psi(model), log_psi, **TOL)
+    np.testing.assert_allclose(delta, full_delta, **tol)
+    np.testing.assert_array_equal(proposed.x, x_new)
+    np.testing.assert_allclose(proposed.theta, fresh.theta, **tol)
+    np.testing.assert_allclose(proposed.hidden_sum, fresh.hidden_sum, **tol)
+    np.testing.assert_allclose(proposed.log_psi(model), log_psi, **tol)
+    return delta, proposed, full_delta, fresh
 
 
 @settings(max_examples=15, deadline=None)
@@ -142,16 +135,13 @@ def test_multival_matches_full_recomputation(seed, k):
 )
 def test_variants_match_full_recomputation(model):
     states = BOSON_STATES if isinstance(model, eqx_rbm.RBMMultiVal) else SPIN_STATES
-    n_sites = model.n_sites if isinstance(model, eqx_rbm.RBMMultiVal) else model.n_visible
-    x, sites, new_values = _proposal(np.random.default_rng(0), N_CHAINS, n_sites, 2, states)
+    x, sites, new_values = _proposal(np.random.default_rng(0), N_CHAINS, model.n_sites, 2, states)
     if isinstance(model, eqx_rbm.RBM):
         # Inputs in the parameters' dtype: float64 inputs would promote the result, as in NetKet.
         x, new_values = x.astype(model.param_dtype), new_values.astype(model.param_dtype)
-    delta, new_theta, full_delta, full_theta = _local_and_full(model, x, sites, new_values)
     tol = {"rtol": 1e-4, "atol": 1e-4} if model.param_dtype == jnp.float32 else TOL
-    assert delta.dtype == full_delta.dtype == model.param_dtype
-    np.testing.assert_allclose(delta, full_delta, **tol)
-    np.testing.assert_allclose(new_theta, full_theta, **tol)
+    delta = _assert_matches_full(model, x, sites, new_values, tol)[0]
+    assert delta.dtype == model.param_dtype
 
 
 def test_unbatched_and_multi_batch_dims():
@@ -160,11 +150,11 @@ def test_unbatched_and_multi_batch_dims():
 
     @eqx.filter_jit
     def deltas(x, sites, new_values):
-        return log_psi_ratio(model, x, hidden_theta(model, x), sites, new_values)[0]
+        return propose(model, local_state(model, x), sites, new_values)[0]
 
     single = deltas(x[0], sites[0], new_values[0])
     assert single.shape == ()
-    full = _local_and_full(model, x, sites, new_values)[2]
+    full = model(_moved(x, sites, new_values)) - model(x)
     np.testing.assert_allclose(single, full[0], **TOL)
     two_dims = deltas(*(a.reshape(2, 3, -1) for a in (x, sites, new_values)))
     assert two_dims.shape == (2, 3)
@@ -177,13 +167,13 @@ def test_integer_spins_and_vmap():
 
     @eqx.filter_jit
     def deltas(x, sites, new_values):
-        theta = hidden_theta(model, x)
-        batched = log_psi_ratio(model, x, theta, sites, new_values)[0]
-        mapped = jax.vmap(log_psi_ratio, in_axes=(None, 0, 0, 0, 0))(model, x, theta, sites, new_values)[0]
+        state = local_state(model, x)
+        batched = propose(model, state, sites, new_values)[0]
+        mapped = jax.vmap(propose, in_axes=(None, 0, 0, 0))(model, state, sites, new_values)[0]
         return batched, mapped
 
     batched, mapped = deltas(x.astype(jnp.int8), sites.astype(jnp.int32), new_values.astype(jnp.int8))
-    full = _local_and_full(model, x, sites, new_values)[2]
+    full = model(_moved(x, sites, new_values)) - model(x)
     np.testing.assert_allclose(batched, full, **TOL)
     np.testing.assert_allclose(mapped, full, **TOL)
 
@@ -192,51 +182,152 @@ def test_unchanged_site_contributes_exactly_zero():
     model = _multival()
     x, sites, _ = _proposal(np.random.default_rng(5), N_CHAINS, 6, 2, BOSON_STATES)
     same = jnp.take_along_axis(x, sites, axis=-1)
-    delta, new_theta, _, theta = _local_and_full(model, x, sites, same)
+    state = local_state(model, x)
+    delta, proposed = eqx.filter_jit(propose)(model, state, sites, same)
     np.testing.assert_array_equal(delta, 0.0)
-    np.testing.assert_array_equal(new_theta, theta)
+    np.testing.assert_array_equal(proposed.theta, state.theta)
 
 
-def test_metropolis_chain_keeps_theta_consistent():
-    """Many accepted and rejected single-site moves, then compare with a fresh theta."""
-    model = _multival()
+@pytest.mark.parametrize("kind", ["multival", "complex"])
+def test_metropolis_chain_stays_consistent(kind):
+    """Many accepted and rejected moves, then compare with a fresh state."""
+    model = _multival() if kind == "multival" else _rbm(jnp.complex128)
+    states = jnp.asarray(BOSON_STATES if kind == "multival" else SPIN_STATES)
     n_sites, n_steps = model.n_sites, 100
-    key = jax.random.key(7)
-    x0 = jax.random.choice(key, jnp.asarray(BOSON_STATES), (N_CHAINS, n_sites))
+    x0 = jax.random.choice(jax.random.key(7), states, (N_CHAINS, n_sites))
 
     @jax.jit
     def run(x, key):
-        def step(carry, key):
-            x, theta, log_psi = carry
+        def step(state, key):
             k_site, k_value, k_accept = jax.random.split(key, 3)
             sites = jax.random.randint(k_site, (N_CHAINS, 1), 0, n_sites)
-            values = jax.random.choice(k_value, jnp.asarray(BOSON_STATES), (N_CHAINS, 1))
-            delta, new_theta = log_psi_ratio(model, x, theta, sites, values)
-            accept = jax.random.uniform(k_accept, (N_CHAINS,)) < jnp.exp(2 * delta)
-            x = jnp.where(accept[:, None], set_sites(x, sites, values), x)
-            theta = jnp.where(accept[:, None], new_theta, theta)
-            return (x, theta, log_psi + jnp.where(accept, delta, 0.0)), accept
+            values = jax.random.choice(k_value, states, (N_CHAINS, 1))
+            delta, proposed = propose(model, state, sites, values)
+            mask = jax.random.uniform(k_accept, (N_CHAINS,)) < jnp.exp(2 * delta.real)
+            return accept(state, proposed, mask), mask
 
-        carry = (x, hidden_theta(model, x), model(x))
-        return jax.lax.scan(step, carry, jax.random.split(key, n_steps))
+        return jax.lax.scan(step, local_state(model, x), jax.random.split(key, n_steps))
 
-    (x, theta, log_psi), accepted = run(x0, jax.random.key(8))
+    state, accepted = run(x0, jax.random.key(8))
     assert 0 < int(accepted.sum()) < accepted.size
-    assert not np.array_equal(x, x0)
-    np.testing.assert_allclose(theta, hidden_theta(model, x), **TOL)
-    np.testing.assert_allclose(log_psi, model(x), **TOL)
+    assert not np.array_equal(state.x, x0)
+    fresh = local_state(model, state.x)
+    np.testing.assert_allclose(state.theta, fresh.theta, **TOL)
+    np.testing.assert_allclose(state.hidden_sum, fresh.hidden_sum, **TOL)
+    np.testing.assert_allclose(state.log_psi(model), model(state.x), **TOL)
 
 
-def test_set_sites():
-    x = jnp.arange(12.0).reshape(3, 4)
-    out = set_sites(x, jnp.array([[0, 2], [3, 1], [1, 0]]), jnp.array([[-1, -2], [-3, -4], [-5, -6]]))
-    expected = np.arange(12.0).reshape(3, 4)
-    expected[0, [0, 2]] = [-1, -2]
-    expected[1, [3, 1]] = [-3, -4]
-    expected[2, [1, 0]] = [-5, -6]
-    assert out.dtype == x.dtype
-    np.testing.assert_array_equal(out, expected)
-    np.testing.assert_array_equal(x, np.arange(12.0).reshape(3, 4))
+def test_accept_selects_per_chain():
+    model = _multival()
+    x, sites, new_values = _proposal(np.random.default_rng(13), 4, 6, 2, BOSON_STATES)
+    state = local_state(model, x)
+    _, proposed = propose(model, state, sites, new_values)
+    mask = jnp.array([True, False, False, True])
+    kept = accept(state, proposed, mask)
+    for field in ("x", "theta", "hidden_sum"):
+        got, new, old = (np.asarray(getattr(s, field)) for s in (kept, proposed, state))
+        np.testing.assert_array_equal(got[[0, 3]], new[[0, 3]])
+        np.testing.assert_array_equal(got[[1, 2]], old[[1, 2]])
+    with pytest.raises(ValueError, match=r"mask: expected one boolean per chain, shape \(4,\)"):
+        accept(state, proposed, mask[:2])
+
+
+# --- all single-site and exchange ratios ---------------------------------------
+
+
+def _model_and_states(kind):
+    if kind == "multival":
+        return _multival(), BOSON_STATES
+    return _rbm(jnp.complex128 if kind == "complex" else jnp.float64), SPIN_STATES
+
+
+@eqx.filter_jit
+def _site_ratios_and_full(model, x, new_values):
+    ratios = site_log_ratios(model, local_state(model, x), new_values)
+    n_sites = x.shape[-1]
+    # Proposal i sets site i only: a diagonal mask over (sample, proposal, site).
+    on_site = jnp.eye(n_sites, dtype=bool)
+    proposals = jnp.where(on_site, new_values[..., None, :], x[..., None, :])
+    return ratios, model(proposals) - model(x)[..., None]
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["real", "complex", "multival"]))
+def test_site_log_ratios_match_full_recomputation(seed, kind):
+    rng = np.random.default_rng(seed)
+    model, states = _model_and_states(kind)
+    x = jnp.asarray(rng.choice(np.asarray(states), size=(N_CHAINS, model.n_sites)))
+    new_values = jnp.asarray(rng.choice(np.asarray(states), size=(N_CHAINS, model.n_sites)))
+    ratios, full = _site_ratios_and_full(model, x, new_values)
+    assert ratios.shape == full.shape == x.shape
+    assert ratios.dtype == full.dtype
+    np.testing.assert_allclose(ratios, full, **TOL)
+    # A site that keeps its value has a ratio of exactly zero.
+    same = np.asarray(new_values) == np.asarray(x)
+    np.testing.assert_array_equal(np.asarray(ratios)[same], 0.0)
+
+
+@eqx.filter_jit
+def _exchange_ratios_and_full(model, x, pairs):
+    ratios = exchange_log_ratios(model, local_state(model, x), pairs)
+    i, j = pairs[:, 0], pairs[:, 1]
+    positions = jnp.arange(x.shape[-1])
+    # Proposal p swaps sites i_p and j_p.
+    swap = jnp.where(
+        positions == i[:, None],
+        j[:, None],
+        jnp.where(positions == j[:, None], i[:, None], positions),
+    )
+    proposals = x[..., swap]
+    return ratios, model(proposals) - model(x)[..., None]
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["real", "complex", "multival"]))
+def test_exchange_log_ratios_match_full_recomputation(seed, kind):
+    rng = np.random.default_rng(seed)
+    model, states = _model_and_states(kind)
+    n = model.n_sites
+    x = jnp.asarray(rng.choice(np.asarray(states), size=(N_CHAINS, n)))
+    bonds = np.array([(i, (i + 1) % n) for i in range(n)] + [(0, n // 2)])
+    ratios, full = _exchange_ratios_and_full(model, x, bonds)
+    assert ratios.shape == full.shape == (N_CHAINS, len(bonds))
+    assert ratios.dtype == full.dtype
+    np.testing.assert_allclose(ratios, full, **TOL)
+    # Exchanging two equal values changes nothing: exactly zero.
+    equal = np.asarray(x)[:, bonds[:, 0]] == np.asarray(x)[:, bonds[:, 1]]
+    np.testing.assert_array_equal(np.asarray(ratios)[equal], 0.0)
+
+
+def test_exchange_log_ratios_errors():
+    model = _rbm()
+    state = local_state(model, jnp.ones((3, N_SPIN)))
+    with pytest.raises(ValueError, match=r"sites: expected indices in \[0, 12\).*got 12"):
+        exchange_log_ratios(model, state, np.array([[0, 12]]))
+    with pytest.raises(ValueError, match=r"sites: expected distinct sites.*\[3, 3\]"):
+        exchange_log_ratios(model, state, np.array([[0, 1], [3, 3]]))
+    with pytest.raises(Exception, match=r"exchange_log_ratios: a pair holds a site out of \[0, 12\)"):
+        jax.block_until_ready(eqx.filter_jit(exchange_log_ratios)(model, state, jnp.array([[0, 1], [2, 2]])))
+
+
+def test_site_log_ratios_errors():
+    model = _multival()
+    x, _, _ = _proposal(np.random.default_rng(14), 3, 6, 1, BOSON_STATES)
+    state = local_state(model, x)
+    with pytest.raises(
+        ValueError, match=r"new_values: expected one value per site, the shape of state.x \(3, 6\)"
+    ):
+        site_log_ratios(model, state, x[:, :2])
+    bad = np.asarray(x).copy()
+    bad[1, 4] = 9
+    with pytest.raises(
+        ValueError, match=r"new_values: expected every value to be one of local_states.*got 9"
+    ):
+        site_log_ratios(model, state, bad)
+    with pytest.raises(Exception, match=r"site_log_ratios: a value .*not one of local_states"):
+        jax.block_until_ready(eqx.filter_jit(site_log_ratios)(model, state, jnp.asarray(bad)))
+    with pytest.raises(ValueError, match=r"state: expected x of shape \(\*batch, 6\), theta of shape"):
+        site_log_ratios(model, local_state(_rbm(), jnp.ones((3, N_SPIN))), x)
 
 
 # --- errors -------------------------------------------------------------------
@@ -246,7 +337,7 @@ def test_set_sites():
 def spin_case():
     model = _rbm()
     x, sites, new_values = _proposal(np.random.default_rng(9), 3, N_SPIN, 2, SPIN_STATES)
-    return model, x, hidden_theta(model, x), sites, new_values
+    return model, local_state(model, x), sites, new_values
 
 
 @pytest.mark.parametrize(
@@ -259,71 +350,63 @@ def spin_case():
     ids=["too-large", "negative", "repeated"],
 )
 def test_bad_sites_eager(spin_case, bad_sites, message):
-    model, x, theta, _, new_values = spin_case
+    model, state, _, new_values = spin_case
     with pytest.raises(ValueError, match=message):
-        log_psi_ratio(model, x, theta, jnp.array(bad_sites), new_values)
-    with pytest.raises(ValueError, match=message):
-        set_sites(x, jnp.array(bad_sites), new_values)
-    with pytest.raises(ValueError, match=message):
-        propose_move(model, local_state(model, x), jnp.array(bad_sites), new_values)
+        propose(model, state, jnp.array(bad_sites), new_values)
 
 
 @pytest.mark.parametrize("bad_sites", [[[0, 1], [2, N_SPIN], [4, 5]], [[0, 1], [3, 3], [4, 5]]])
 def test_bad_sites_under_jit(spin_case, bad_sites):
-    model, x, theta, _, new_values = spin_case
-    with pytest.raises(Exception, match="out of \\[0, 12\\) or repeated"):
-        jax.block_until_ready(
-            eqx.filter_jit(log_psi_ratio)(model, x, theta, jnp.array(bad_sites), new_values)
-        )
-    with pytest.raises(Exception, match="out of \\[0, 12\\) or repeated"):
-        jax.block_until_ready(eqx.filter_jit(set_sites)(x, jnp.array(bad_sites), new_values))
-    with pytest.raises(Exception, match="propose_move: a site index is out of \\[0, 12\\) or repeated"):
-        jax.block_until_ready(
-            eqx.filter_jit(propose_move)(model, local_state(model, x), jnp.array(bad_sites), new_values)
-        )
+    model, state, _, new_values = spin_case
+    with pytest.raises(Exception, match="propose: a site index is out of \\[0, 12\\) or repeated"):
+        jax.block_until_ready(eqx.filter_jit(propose)(model, state, jnp.array(bad_sites), new_values))
 
 
 def test_bad_shapes_and_dtypes(spin_case):
-    model, x, theta, sites, new_values = spin_case
-    with pytest.raises(ValueError, match=r"theta: expected shape \(\*batch, n_hidden\) with n_hidden=24"):
-        log_psi_ratio(model, x, theta[:, :5], sites, new_values)
-    with pytest.raises(ValueError, match=r"x: expected shape \(\*batch, n_sites\) with n_sites=12"):
-        log_psi_ratio(model, x[:, :5], theta, sites, new_values)
+    model, state, sites, new_values = spin_case
+    short = eqx.tree_at(lambda s: s.theta, state, state.theta[:, :5])
+    with pytest.raises(ValueError, match=r"state: expected x of shape \(\*batch, 12\), theta of shape"):
+        propose(model, short, sites, new_values)
     with pytest.raises(TypeError, match="sites"):
-        log_psi_ratio(model, x, theta, sites.astype(jnp.float64), new_values)
+        propose(model, state, sites.astype(jnp.float64), new_values)
     with pytest.raises((TypeError, ValueError), match="new_values"):
-        log_psi_ratio(model, x, theta, sites, new_values[:, :1])
+        propose(model, state, sites, new_values[:, :1])
     with pytest.raises((TypeError, ValueError), match="sites"):
-        log_psi_ratio(model, x, theta, sites[:2], new_values[:2])
+        propose(model, state, sites[:2], new_values[:2])
     with pytest.raises(TypeError, match="model"):
-        log_psi_ratio(object(), x, theta, sites, new_values)  # pyright: ignore[reportArgumentType]
-    with pytest.raises(ValueError, match="x: expected shape"):
-        hidden_theta(model, x[:, :3])
+        propose(object(), state, sites, new_values)  # pyright: ignore[reportArgumentType]
+    with pytest.raises(ValueError, match=r"x: expected shape \(\*batch, n_sites\) with n_sites=12"):
+        local_state(model, state.x[:, :3])
 
 
 def test_multival_unknown_values():
     model = _multival()
     x, sites, new_values = _proposal(np.random.default_rng(10), 3, 6, 1, BOSON_STATES)
-    theta = hidden_theta(model, x)
+    state = local_state(model, x)
     bad = new_values.at[1, 0].set(7)
     with pytest.raises(
         ValueError, match=r"new_values: expected every value to be one of local_states=.*got 7"
     ):
-        log_psi_ratio(model, x, theta, sites, bad)
+        propose(model, state, sites, bad)
     with pytest.raises(Exception, match="not one of local_states"):
-        jax.block_until_ready(eqx.filter_jit(log_psi_ratio)(model, x, theta, sites, bad))
-    with pytest.raises(ValueError, match=r"new_values: expected every value to be one of local_states"):
-        propose_move(model, local_state(model, x), sites, bad)
-    with pytest.raises(Exception, match="not one of local_states"):
-        jax.block_until_ready(eqx.filter_jit(propose_move)(model, local_state(model, x), sites, bad))
+        jax.block_until_ready(eqx.filter_jit(propose)(model, state, sites, bad))
     with pytest.raises(TypeError, match="new_values: expected an integer or floating array"):
-        log_psi_ratio(model, x, theta, sites, new_values.astype(jnp.complex128))
-
-
-def test_multival_unknown_new_value_is_located():
-    model = _multival()
-    x, sites, new_values = _proposal(np.random.default_rng(10), 3, 6, 1, BOSON_STATES)
-    bad = np.asarray(new_values).copy()
-    bad[2, 0] = 9
+        propose(model, state, sites, new_values.astype(jnp.complex128))
+    located = np.asarray(new_values).copy()
+    located[2, 0] = 9
     with pytest.raises(ValueError, match=r"new_values: .* got 9 at index \(2, 0\)"):
-        log_psi_ratio(model, x, hidden_theta(model, x), sites, bad)
+        propose(model, state, sites, located)
+
+
+def test_removed_names_point_to_their_replacements():
+    for name, replacement in [
+        ("hidden_theta", "model.theta"),
+        ("log_psi_ratio", "eqx_rbm.propose"),
+        ("set_sites", "the state returned by eqx_rbm.propose"),
+        ("propose_move", "eqx_rbm.propose"),
+        ("accept_moves", "eqx_rbm.accept"),
+    ]:
+        with pytest.raises(AttributeError, match=f"removed in eqx_rbm 0.2; use {replacement}"):
+            getattr(eqx_rbm, name)
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        eqx_rbm.no_such_name  # noqa: B018  # pyright: ignore[reportAttributeAccessIssue]

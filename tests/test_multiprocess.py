@@ -26,8 +26,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import eqx_rbm
+
+# Every test here spawns Python processes.
+pytestmark = pytest.mark.slow
 
 N_PROCESSES = 2
 LOCAL_DEVICES = 2

@@ -7,7 +7,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import require
 from helpers import (
     BATCH_SHAPES,
     BIAS_FLAGS,
@@ -15,6 +14,7 @@ from helpers import (
     assert_close,
     netket_rbm_variables,
     random_params_init,
+    require,
     spins,
 )
 

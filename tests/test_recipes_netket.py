@@ -10,8 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import require
-from helpers import load_recipe
+from helpers import load_recipe, require
 
 import eqx_rbm
 

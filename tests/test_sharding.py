@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
 from helpers import run_on_host_devices
+
+# Every test here spawns Python processes.
+pytestmark = pytest.mark.slow
 
 SCRIPT = textwrap.dedent(
     """

@@ -9,8 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import require
-from helpers import random_params_init, spins
+from helpers import random_params_init, require, spins
 
 import eqx_rbm
 

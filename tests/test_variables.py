@@ -7,8 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import require
-from helpers import netket_rbm_variables
+from helpers import netket_rbm_variables, require
 
 import eqx_rbm
 

@@ -7,6 +7,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+# Every test here spawns Python processes.
+pytestmark = pytest.mark.slow
+
 
 def run_without_x64(code: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}

@@ -3,10 +3,10 @@
 [`eqx_rbm.linen.RBM`][] and [`eqx_rbm.linen.RBMMultiVal`][] are
 `flax.linen.Module`s with NetKet's attributes and parameters, so they replace
 `netket.models.RBM` / `RBMMultiVal` anywhere, nested inside other Flax models
-included. [`eqx_rbm.linen.from_variables`][] and [`eqx_rbm.linen.to_linen`][]
-move parameters between a twin and an Equinox model; the Flax-free
-converters they build on are [`eqx_rbm.from_variables`][] and
-[`eqx_rbm.to_variables`][].
+included. [`eqx_rbm.linen.to_linen`][] turns an Equinox model into a twin and
+its variables, and [`eqx_rbm.linen.to_equinox`][] turns a twin and variables
+back; the Flax-free converters they build on are [`eqx_rbm.from_variables`][]
+and [`eqx_rbm.to_variables`][].
 """
 
 try:
@@ -17,15 +17,18 @@ except ImportError as err:
         "(eqx_rbm.from_variables and eqx_rbm.to_variables convert NetKet-layout variables without it)"
     ) from err
 
-from .._variables import VariableDict, VariablesError, to_variables
-from ._twins import RBM, RBMMultiVal, from_variables, to_linen
+from .._removed import removed_name
+from ._twins import RBM, RBMMultiVal, to_equinox, to_linen
 
-__all__ = [
-    "RBM",
-    "RBMMultiVal",
-    "VariableDict",
-    "VariablesError",
-    "from_variables",
-    "to_linen",
-    "to_variables",
-]
+__all__ = ["RBM", "RBMMultiVal", "to_equinox", "to_linen"]
+
+_REMOVED = {
+    "from_variables": "eqx_rbm.linen.to_equinox(twin, variables)",
+    "to_variables": "eqx_rbm.to_variables(model)",
+    "VariablesError": "eqx_rbm.VariablesError",
+    "VariableDict": "a plain dict (eqx_rbm.to_variables returns one)",
+}
+
+
+def __getattr__(name: str) -> object:
+    return removed_name(__name__, name, _REMOVED)

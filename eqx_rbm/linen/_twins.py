@@ -19,24 +19,23 @@ from .._checks import (
     n_hidden_for,
 )
 from .._log_cosh import log_cosh
+from .._model import AbstractRBM, Initializer, default_init, dense_theta, initialise
 from .._multival import RBMMultiVal as EqxRBMMultiVal
-from .._multival import inner_rbm
 from .._one_hot import OneHot, _check_local_states
 from .._rbm import RBM as EqxRBM
-from .._rbm import Initializer, _initialise, default_init
-from .._variables import VariableDict, build_model, new_rbm, to_variables
+from .._variables import VariableDict, build_model, to_variables
 
 
 def _checked(name: str, init: Initializer) -> Initializer:
     """`init` refusing a 64-bit dtype without x64 and a result of the wrong shape or dtype."""
 
     def checked_init(key: PRNGKeyArray, shape: tuple[int, ...], dtype: Any) -> Array:
-        return _initialise(name, init, key, shape, check_param_dtype(dtype))
+        return initialise(name, init, key, shape, check_param_dtype(dtype))
 
     return checked_init
 
 
-def _check_config(module: RBM | RBMMultiVal) -> None:
+def _check_config(module: Any) -> None:
     check_alpha(module.alpha)
     try:
         inexact = module.param_dtype is not None and jnp.issubdtype(
@@ -90,12 +89,18 @@ class Dense(nn.Module):
             if self.use_bias
             else None
         )
-        # theta reads only the parameters and precision; alpha and activation are placeholders.
-        rbm = new_rbm(kernel, bias, None, alpha=0, activation=log_cosh, precision=self.precision)
-        return rbm.theta(inputs)
+        return dense_theta(inputs, kernel, bias, self.precision)
 
 
-class RBM(nn.Module):
+class Twin(nn.Module):
+    """What every twin provides to the converters (no attributes of its own)."""
+
+    def layout(self) -> dict[str, Any]:
+        """The keywords of the variables layout that the twin's attributes decide."""
+        raise NotImplementedError
+
+
+class RBM(Twin):
     """`netket.models.RBM` as a Flax Linen module computed by [`eqx_rbm.RBM`][].
 
     Same attributes, order, defaults and parameters as NetKet's model: the
@@ -167,7 +172,7 @@ class RBM(nn.Module):
             else None
         )
         dense = self.variables["params"]["Dense"]
-        rbm = new_rbm(
+        rbm = EqxRBM.from_arrays(
             dense["kernel"],
             dense.get("bias"),
             visible_bias,
@@ -175,16 +180,17 @@ class RBM(nn.Module):
             activation=self.activation,
             precision=self.precision,
         )
-        return rbm.log_psi_from_theta(input, theta)
+        return rbm.log_psi_from_features(input, theta)
 
-    def to_equinox(self) -> EqxRBM:
-        """The [`eqx_rbm.RBM`][] holding a bound twin's parameters (see `from_variables`)."""
-        model = from_variables(self, self.variables)
-        assert isinstance(model, EqxRBM)
-        return model
+    def layout(self) -> dict[str, Any]:
+        return {"multival": False, "n_classes": None, "local_states": None}
+
+    @classmethod
+    def of(cls, model: AbstractRBM, settings: dict[str, Any]) -> RBM:
+        return cls(**settings)
 
 
-class RBMMultiVal(nn.Module):
+class RBMMultiVal(Twin):
     """`netket.models.RBMMultiVal` as a Flax Linen module computed by [`eqx_rbm.RBMMultiVal`][].
 
     Same attributes, order, defaults and parameters as NetKet's model, plus
@@ -246,17 +252,21 @@ class RBMMultiVal(nn.Module):
         )
         return self.RBM(encode(x))
 
-    def to_equinox(self) -> EqxRBMMultiVal:
-        """The [`eqx_rbm.RBMMultiVal`][] holding a bound twin's parameters (see `from_variables`)."""
-        model = from_variables(self, self.variables)
-        assert isinstance(model, EqxRBMMultiVal)
-        return model
+    def layout(self) -> dict[str, Any]:
+        return {"multival": True, "n_classes": self.n_classes, "local_states": self.local_states}
+
+    @classmethod
+    def of(cls, model: Any, settings: dict[str, Any]) -> RBMMultiVal:
+        default_states = tuple(range(model.n_classes))
+        local_states = None if model.local_states == default_states else model.local_states
+        return cls(model.n_classes, local_states=local_states, **settings)
 
 
-def from_variables(module: RBM | RBMMultiVal, variables: Mapping[str, Any]) -> EqxRBM | EqxRBMMultiVal:
+def to_equinox(module: RBM | RBMMultiVal, variables: Mapping[str, Any] | None = None) -> AbstractRBM:
     """The Equinox model described by a twin and NetKet-layout variables.
 
-    [`eqx_rbm.from_variables`][] with the configuration read from the twin.
+    [`eqx_rbm.from_variables`][] with the configuration read from the twin;
+    the inverse of [`eqx_rbm.linen.to_linen`][].
 
     **Arguments:**
 
@@ -266,7 +276,8 @@ def from_variables(module: RBM | RBMMultiVal, variables: Mapping[str, Any]) -> E
       `local_states`.
     - `variables`: `{"params": ...}` in NetKet's layout, as for
       [`eqx_rbm.from_variables`][] (plain dicts, FrozenDicts,
-      `MCState.variables`, a restored `MCState` state dict).
+      `MCState.variables`, a restored `MCState` state dict); default: the
+      variables of a bound `module`.
 
     **Returns:**
 
@@ -280,16 +291,20 @@ def from_variables(module: RBM | RBMMultiVal, variables: Mapping[str, Any]) -> E
     [`eqx_rbm.VariablesError`][] listing every missing, unexpected or
     mis-shaped path for the twin's settings.
     """
-    if not isinstance(module, RBM | RBMMultiVal):
+    if not isinstance(module, Twin):
         raise TypeError(f"module: expected an eqx_rbm.linen.RBM or eqx_rbm.linen.RBMMultiVal, got {module!r}")
+    if variables is None:
+        if module.scope is None:
+            raise ValueError(
+                "variables: pass the variables (to_equinox(twin, variables)) or a bound twin "
+                "(twin.bind(variables)); got an unbound twin and no variables"
+            )
+        variables = module.variables
     if not isinstance(variables, Mapping):
         raise TypeError(f"variables: expected a mapping {{'params': ...}}, got {type(variables).__name__}")
-    multival = isinstance(module, RBMMultiVal)
     return build_model(
         variables,
-        multival=multival,
-        n_classes=module.n_classes if multival else None,
-        local_states=module.local_states if multival else None,
+        **module.layout(),
         alpha=module.alpha,
         use_hidden_bias=module.use_hidden_bias,
         use_visible_bias=module.use_visible_bias,
@@ -298,8 +313,8 @@ def from_variables(module: RBM | RBMMultiVal, variables: Mapping[str, Any]) -> E
     )
 
 
-def to_linen(model: EqxRBM | EqxRBMMultiVal) -> tuple[RBM | RBMMultiVal, VariableDict]:
-    """The twin and the variables of an Equinox model: the inverse of [`eqx_rbm.linen.from_variables`][].
+def to_linen(model: AbstractRBM) -> tuple[RBM | RBMMultiVal, VariableDict]:
+    """The twin and the variables of an Equinox model: the inverse of [`eqx_rbm.linen.to_equinox`][].
 
     **Arguments:**
 
@@ -307,22 +322,23 @@ def to_linen(model: EqxRBM | EqxRBMMultiVal) -> tuple[RBM | RBMMultiVal, Variabl
 
     **Returns:**
 
-    `(twin, variables)` with `from_variables(twin, variables)` equal to
+    `(twin, variables)` with `to_equinox(twin, variables)` equal to
     `model`. Initializers are not stored in an Equinox model, so the twin has
     the default ones.
     """
     variables = to_variables(model)
-    rbm = inner_rbm(model)
     settings: dict[str, Any] = {
-        "param_dtype": rbm.param_dtype,
-        "activation": rbm.activation,
-        "alpha": rbm.alpha,
-        "use_hidden_bias": rbm.use_hidden_bias,
-        "use_visible_bias": rbm.use_visible_bias,
-        "precision": rbm.precision,
+        "param_dtype": model.param_dtype,
+        "activation": model.activation,
+        "alpha": model.alpha,
+        "use_hidden_bias": model.use_hidden_bias,
+        "use_visible_bias": model.use_visible_bias,
+        "precision": model.precision,
     }
-    if isinstance(model, EqxRBMMultiVal):
-        default_states = tuple(range(model.n_classes))
-        local_states = None if model.local_states == default_states else model.local_states
-        return RBMMultiVal(model.n_classes, local_states=local_states, **settings), variables
-    return RBM(**settings), variables
+    twin = _TWINS.get(type(model))
+    if twin is None:
+        raise TypeError(f"model: expected an eqx_rbm.RBM or eqx_rbm.RBMMultiVal, got {type(model).__name__}")
+    return twin.of(model, settings), variables
+
+
+_TWINS: dict[type, type[RBM] | type[RBMMultiVal]] = {EqxRBM: RBM, EqxRBMMultiVal: RBMMultiVal}
