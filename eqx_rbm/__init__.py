@@ -8,6 +8,7 @@ from ._multival import RBMMultiVal
 from ._one_hot import OneHot
 from ._rbm import RBM
 from ._removed import removed_name
+from ._sampler import metropolis
 from ._variables import VariablesError, from_variables, to_variables
 
 __version__ = "0.2.0"
@@ -28,6 +29,7 @@ __all__ = [
     "local_state",
     "log_cosh",
     "log_derivatives",
+    "metropolis",
     "propose",
     "site_log_ratios",
     "to_variables",

@@ -74,13 +74,13 @@ def test_mcstate_vmc_with_sr_drop_in():
     assert energies.shape == (1,) and np.all(np.isfinite(energies))
     # A NetKet checkpoint of this state moves into Equinox and back, bit for bit.
     restored = flax.serialization.msgpack_restore(flax.serialization.to_bytes(vstate))
-    model = linen.from_variables(vstate.model, restored)
+    model = linen.to_equinox(vstate.model, restored)
     assert isinstance(model, eqx_rbm.RBM)
     # MCState.variables as they are; the model holds the very same arrays.
-    direct = linen.to_variables(linen.from_variables(vstate.model, vstate.variables))
+    direct = eqx_rbm.to_variables(linen.to_equinox(vstate.model, vstate.variables))
     pairs = zip(jax.tree.leaves(direct), jax.tree.leaves(vstate.variables), strict=True)
     assert all(a is b for a, b in pairs)
-    back = linen.to_variables(model)
+    back = eqx_rbm.to_variables(model)
     for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(vstate.variables), strict=True):
         assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
 

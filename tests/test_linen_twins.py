@@ -135,7 +135,7 @@ def test_mismatched_parameter_dtypes_promote_as_in_netket():
     assert ours.dtype == jnp.complex128
     same_numbers(ours, theirs)
     # from_variables agrees with apply on such parameters.
-    model = linen.from_variables(linen.RBM(alpha=2, param_dtype=jnp.complex128), mixed)
+    model = linen.to_equinox(linen.RBM(alpha=2, param_dtype=jnp.complex128), mixed)
     np.testing.assert_array_equal(model(SPINS.astype(jnp.float32)), ours)
 
 
@@ -147,15 +147,15 @@ def test_unknown_local_states_are_errors_eagerly_and_under_jit():
         twin.apply(variables, jnp.array([[-1, 0, 2, 1]]))
     with pytest.raises(Exception, match="not one of local_states"):
         jax.block_until_ready(jax.jit(twin.apply)(variables, jnp.array([[-1, 0, 2, 1]])))
-    np.testing.assert_array_equal(jax.jit(twin.apply)(variables, x), linen.from_variables(twin, variables)(x))
+    np.testing.assert_array_equal(jax.jit(twin.apply)(variables, x), linen.to_equinox(twin, variables)(x))
 
 
 def test_precision_reaches_the_inner_rbm():
     twin = linen.RBMMultiVal(3, precision=jax.lax.Precision.HIGHEST)
     variables = twin.init(jax.random.key(0), LEVELS)
     assert twin.bind(variables).RBM.precision == jax.lax.Precision.HIGHEST
-    model = twin.bind(variables).to_equinox()
-    assert model.rbm.precision == jax.lax.Precision.HIGHEST
+    model = linen.to_equinox(twin.bind(variables))
+    assert model.precision == jax.lax.Precision.HIGHEST
     jaxpr = str(jax.make_jaxpr(lambda v: twin.apply(v, LEVELS))(variables))
     assert "precision=(Precision.HIGHEST, Precision.HIGHEST)" in jaxpr
 
@@ -163,13 +163,15 @@ def test_precision_reaches_the_inner_rbm():
 def test_to_equinox_of_a_bound_twin():
     twin = linen.RBM(alpha=2, use_hidden_bias=False)
     variables = twin.init(jax.random.key(0), SPINS)
-    model = twin.bind(variables).to_equinox()
+    model = linen.to_equinox(twin.bind(variables))
     assert isinstance(model, eqx_rbm.RBM) and model.hidden_bias is None
     assert model.kernel is variables["params"]["Dense"]["kernel"]
     np.testing.assert_array_equal(model(SPINS), twin.apply(variables, SPINS))
     multi = linen.RBMMultiVal(3)
     variables = multi.init(jax.random.key(0), LEVELS)
-    np.testing.assert_array_equal(multi.bind(variables).to_equinox()(LEVELS), multi.apply(variables, LEVELS))
+    np.testing.assert_array_equal(
+        linen.to_equinox(multi.bind(variables))(LEVELS), multi.apply(variables, LEVELS)
+    )
 
 
 def test_bad_configuration_names_the_argument():
@@ -221,15 +223,15 @@ def test_to_linen_and_from_variables_round_trip():
     ):
         twin, variables = linen.to_linen(model)
         assert identical(variables, eqx_rbm.to_variables(model))
-        back = linen.from_variables(twin, variables)
+        back = linen.to_equinox(twin, variables)
         assert identical(back, model) and jax.tree.structure(back) == jax.tree.structure(model)
         x = jnp.array([[-2, 0, 2, 0]]) if isinstance(model, eqx_rbm.RBMMultiVal) else SPINS
         np.testing.assert_array_equal(twin.apply(variables, x), model(x))
         # FrozenDicts and msgpack checkpoints, bit for bit.
-        assert identical(linen.from_variables(twin, flax.core.freeze(variables)), model)
+        assert identical(linen.to_equinox(twin, flax.core.freeze(variables)), model)
         restored = flax.serialization.msgpack_restore(flax.serialization.to_bytes(variables))
-        assert identical(linen.from_variables(twin, restored), model)
-        checkpoint = flax.serialization.to_bytes(linen.to_variables(linen.from_variables(twin, restored)))
+        assert identical(linen.to_equinox(twin, restored), model)
+        checkpoint = flax.serialization.to_bytes(eqx_rbm.to_variables(linen.to_equinox(twin, restored)))
         assert checkpoint == flax.serialization.to_bytes(variables)
     assert linen.to_linen(eqx_rbm.RBM(3, alpha=0.5, key=jax.random.key(0)))[0] == linen.RBM(alpha=0.5)
 
@@ -237,16 +239,16 @@ def test_to_linen_and_from_variables_round_trip():
 def test_from_variables_checks_against_the_twin():
     variables = eqx_rbm.to_variables(eqx_rbm.RBM(4, alpha=2, key=jax.random.key(0)))
     with pytest.raises(linen.VariablesError) as info:
-        linen.from_variables(linen.RBM(alpha=1, use_visible_bias=False), variables)
+        linen.to_equinox(linen.RBM(alpha=1, use_visible_bias=False), variables)
     assert info.value.problems == [
         "params/visible_bias: unexpected key (the model has use_visible_bias=False)",
         "params/Dense/kernel: expected shape (4, 4) (n_hidden = int(alpha * n_visible) with alpha=1), "
         "got shape (4, 8)",
     ]
     with pytest.raises(linen.VariablesError, match="params/RBM: missing"):
-        linen.from_variables(linen.RBMMultiVal(2, alpha=2), variables)
+        linen.to_equinox(linen.RBMMultiVal(2, alpha=2), variables)
     with pytest.raises(linen.VariablesError, match="params/RBM: unexpected key"):
-        linen.from_variables(linen.RBM(alpha=2), {"params": {"RBM": variables["params"]}})
+        linen.to_equinox(linen.RBM(alpha=2), {"params": {"RBM": variables["params"]}})
     with pytest.raises(TypeError, match=r"module: expected an eqx_rbm\.linen\.RBM"):
-        linen.from_variables(eqx_rbm.RBM(3, key=jax.random.key(0)), variables)  # type: ignore[arg-type]
+        linen.to_equinox(eqx_rbm.RBM(3, key=jax.random.key(0)), variables)  # type: ignore[arg-type]
     assert linen.VariablesError is eqx_rbm.VariablesError

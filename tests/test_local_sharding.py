@@ -52,10 +52,8 @@ SCRIPT = textwrap.dedent(
 
     def inputs(model, seed):
         rng = np.random.default_rng(seed)
-        if isinstance(model, eqx_rbm.RBMMultiVal):
-            states, n_sites = np.array([0, 1, 2]), model.n_sites
-        else:
-            states, n_sites = np.array([-1.0, 1.0]), model.n_visible
+        states = np.array([0, 1, 2]) if isinstance(model, eqx_rbm.RBMMultiVal) else np.array([-1.0, 1.0])
+        n_sites = model.n_sites
         x = rng.choice(states, size=(N_ROWS, n_sites))
         sites = np.stack([rng.choice(n_sites, size=2, replace=False) for _ in range(N_ROWS)])
         values = rng.choice(states, size=(N_ROWS, 2))
@@ -64,12 +62,12 @@ SCRIPT = textwrap.dedent(
 
     @eqx.filter_jit
     def local(model, x, sites, values, accept):
-        theta = eqx_rbm.hidden_theta(model, x)
-        delta, new_theta = eqx_rbm.log_psi_ratio(model, x, theta, sites, values)
-        moved = eqx_rbm.set_sites(x, sites, values)
+        theta = model.theta(x)
         state = eqx_rbm.local_state(model, x)
-        delta2, proposed = eqx_rbm.propose_move(model, state, sites, values)
-        kept = eqx_rbm.accept_moves(state, proposed, accept)
+        delta, proposed = eqx_rbm.propose(model, state, sites, values)
+        new_theta, moved = proposed.theta, proposed.x
+        kept = eqx_rbm.accept(state, proposed, accept)
+        delta2 = eqx_rbm.exchange_log_ratios(model, state, np.array([[0, 1], [2, model.n_sites - 1]]))
         # Every site set to the value of its right neighbour: valid states, some unchanged.
         per_site = eqx_rbm.site_log_ratios(model, state, jnp.roll(x, 1, axis=-1))
         return (theta, delta, new_theta, moved, delta2, kept.x, kept.theta, kept.hidden_sum, per_site)

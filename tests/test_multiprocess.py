@@ -77,19 +77,16 @@ def flip_sweep(model, x):
     Returns the log psi ratios of each move, (batch, n_sites), and the final
     configurations and pre-activations.
     """
-    theta = eqx_rbm.hidden_theta(model, x)
     # Site indices built from x itself are sharded like x's rows.
     first = jnp.zeros_like(x[:, :1], dtype=jnp.int32)
 
-    def move(carry, site):
-        x, theta = carry
+    def move(state, site):
         sites = first + site
-        flipped = -jnp.take_along_axis(x, sites, axis=-1)
-        delta, theta = eqx_rbm.log_psi_ratio(model, x, theta, sites, flipped)
-        return (eqx_rbm.set_sites(x, sites, flipped), theta), delta
+        flipped = -jnp.take_along_axis(state.x, sites, axis=-1)
+        return eqx_rbm.propose(model, state, sites, flipped)[::-1]
 
-    (x, theta), deltas = jax.lax.scan(move, (x, theta), jnp.arange(x.shape[-1]))
-    return jnp.moveaxis(deltas, 0, -1), x, theta
+    state, deltas = jax.lax.scan(move, eqx_rbm.local_state(model, x), jnp.arange(x.shape[-1]))
+    return jnp.moveaxis(deltas, 0, -1), state.x, state.theta
 
 
 def computations(model: str) -> dict[str, object]:

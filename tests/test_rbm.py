@@ -41,13 +41,14 @@ def test_properties():
 def test_multival_properties():
     model = eqx_rbm.RBMMultiVal(5, 3, local_states=(-2, 0, 2), alpha=2, key=jax.random.key(0))
     assert (model.n_sites, model.n_classes, model.local_states) == (5, 3, (-2, 0, 2))
-    assert model.rbm.n_visible == 15 and model.n_hidden == 30 == model.rbm.n_hidden
+    assert model.n_features == 15 and model.n_hidden == 30 and model.kernel.shape == (15, 30)
     assert model.alpha == 2 and model.use_hidden_bias and model.use_visible_bias
     assert model.param_dtype == jnp.float64
-    assert isinstance(model.one_hot, eqx_rbm.OneHot) and isinstance(model.rbm, eqx_rbm.RBM)
-    # A valid spin-1 configuration evaluates; log psi is that of the inner RBM on the features.
+    assert isinstance(model.one_hot, eqx_rbm.OneHot)
+    # A valid spin-1 configuration evaluates; log psi is that of an RBM on the features.
     x = jnp.array([2, 0, -2, 0, 2])
-    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(model.rbm(model.one_hot(x))))
+    dense = eqx_rbm.RBM.from_arrays(model.kernel, model.hidden_bias, model.visible_bias)
+    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(dense(model.one_hot(x))))
 
 
 def test_default_initialisation_is_normal_with_stddev_001():
@@ -190,7 +191,7 @@ def test_bad_construction(build, error, match):
 def test_wrong_last_dimension_names_argument_expected_and_got():
     model = eqx_rbm.RBM(6, key=KEY)
     with pytest.raises(
-        ValueError, match=r"x: expected shape \(\*batch, n_visible\) with n_visible=6, got shape \(2, 5\)"
+        ValueError, match=r"x: expected shape \(\*batch, n_sites\) with n_sites=6, got shape \(2, 5\)"
     ):
         model(jnp.ones((2, 5)))
     multival = eqx_rbm.RBMMultiVal(4, 3, key=KEY)

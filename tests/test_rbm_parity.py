@@ -136,7 +136,7 @@ def test_multival_matches_netket(param_dtype, use_hidden_bias, use_visible_bias)
         use_hidden_bias=use_hidden_bias,
         use_visible_bias=use_visible_bias,
     )
-    variables = {"params": {"RBM": netket_rbm_variables(model.rbm)["params"]}}
+    variables = {"params": {"RBM": netket_rbm_variables(model)["params"]}}
     nk_shapes = jax.tree.map(jnp.shape, reference.init(jax.random.key(1), jnp.zeros((1, n_sites), jnp.int32)))
     assert jax.tree.map(jnp.shape, variables) == nk_shapes
 
@@ -152,11 +152,11 @@ def test_multival_matches_netket(param_dtype, use_hidden_bias, use_visible_bias)
         assert_close(ours, theirs, param_dtype, f"log psi, batch {shape}")
         assert_close(model(x), theirs, param_dtype, f"eager log psi, batch {shape}")
         rbm_grads = their_grads["params"]["RBM"]
-        assert_close(our_grads.rbm.kernel, rbm_grads["Dense"]["kernel"], param_dtype, "d kernel")
+        assert_close(our_grads.kernel, rbm_grads["Dense"]["kernel"], param_dtype, "d kernel")
         if use_hidden_bias:
-            assert_close(our_grads.rbm.hidden_bias, rbm_grads["Dense"]["bias"], param_dtype, "d b")
+            assert_close(our_grads.hidden_bias, rbm_grads["Dense"]["bias"], param_dtype, "d b")
         if use_visible_bias:
-            assert_close(our_grads.rbm.visible_bias, rbm_grads["visible_bias"], param_dtype, "d a")
+            assert_close(our_grads.visible_bias, rbm_grads["visible_bias"], param_dtype, "d a")
 
 
 def test_integer_and_int8_inputs_match_netket():
@@ -179,7 +179,7 @@ def test_fractional_alpha_uses_netkets_rounding():
 
 def test_precision_reaches_the_inner_rbm():
     model = eqx_rbm.RBMMultiVal(3, 2, precision=jax.lax.Precision.HIGHEST, key=jax.random.key(0))
-    assert model.rbm.precision == jax.lax.Precision.HIGHEST
+    assert model.precision == jax.lax.Precision.HIGHEST
     jaxpr = jax.make_jaxpr(model)(jnp.zeros(3))
     dots = [e for e in jaxpr.eqns if e.primitive.name == "dot_general"]
     assert dots

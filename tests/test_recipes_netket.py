@@ -73,7 +73,7 @@ def test_twin_ground_state_and_conversion(recipe: ModuleType, ring, dtype) -> No
     energy = exact_energy(hilbert, hamiltonian, vstate)
     assert abs(energy - exact) < 1e-4 * abs(exact), (energy, exact)
     # The trained variables are NetKet's layout: they become an Equinox model and back.
-    model = eqx_rbm.linen.from_variables(twin, vstate.variables)
+    model = eqx_rbm.linen.to_equinox(twin, vstate.variables)
     assert model.param_dtype == dtype
     x = hilbert.all_states()
     np.testing.assert_allclose(model(x), vstate.log_value(x), rtol=1e-13)

@@ -83,7 +83,7 @@ def test_variables_round_trip_is_bit_exact_and_netket_reads_it(
     x = inputs(model)
     if multival:
         reference = nk.models.RBMMultiVal(
-            n_classes=model.n_classes, alpha=model.alpha, param_dtype=model.rbm.param_dtype
+            n_classes=model.n_classes, alpha=model.alpha, param_dtype=model.param_dtype
         )
         x = jnp.searchsorted(jnp.asarray(model.local_states), x)  # NetKet's classes 0..n-1
     else:

@@ -1,0 +1,258 @@
+r"""Metropolis sampling of $|\psi(x)|^2$ with local updates, for every model of the family.
+
+Each chain carries its [`eqx_rbm.LocalState`][], so a proposal costs the
+kernel rows of the sites it changes instead of a full evaluation. The random
+numbers of a sweep are drawn up front, in one place, so that every path (the
+portable XLA loop and the fused kernel) makes its decisions from the same
+numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.core import Tracer
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from ._checks import check_positive_int, guarded_zero
+from ._local import LocalState, _check_sites_eager, _check_state, accept_unchecked, propose_unchecked
+from ._model import AbstractRBM, Dense
+
+Method = Literal["auto", "fused", "portable"]
+
+
+class Draws(NamedTuple):
+    """The random numbers of one sweep of `sweep_size` proposals per chain."""
+
+    moves: Int[Array, "sweep_size n_chains"]
+    """Single-site moves: the site. Exchange moves: the index of the pair."""
+    offsets: Int[Array, "sweep_size n_chains"]
+    """Single-site moves: the new local state is `(current + offset) % n_states`, offset in [1, n_states)."""
+    log_u: Float[Array, "sweep_size n_chains"]
+    """Log of a uniform draw: a proposal is accepted when `log_u < 2 Re log(psi'/psi)`."""
+
+
+def draw(key: PRNGKeyArray, sweep_size: int, n_chains: int, n_moves: int, n_states: int, dtype: Any) -> Draws:
+    """The random numbers of one sweep (shared by every path)."""
+    k_move, k_offset, k_accept = jax.random.split(key, 3)
+    shape = (sweep_size, n_chains)
+    return Draws(
+        jax.random.randint(k_move, shape, 0, n_moves, dtype=jnp.int32),
+        jax.random.randint(k_offset, shape, 1, max(n_states, 2), dtype=jnp.int32),
+        jnp.log(jax.random.uniform(k_accept, shape, dtype=dtype)),
+    )
+
+
+def _real_dtype(model: AbstractRBM, state: LocalState) -> Any:
+    return jnp.finfo(jnp.result_type(state.theta.dtype, model.param_dtype)).dtype
+
+
+def portable_sweep(
+    model: AbstractRBM,
+    dense: Dense,
+    state: LocalState,
+    draws: Draws,
+    states: Array,
+    pairs: Array | None,
+) -> tuple[LocalState, Array]:
+    """One sweep as a `lax.scan` of local updates; returns the state and the accepted count per chain."""
+    chains = jnp.arange(state.x.shape[0])
+
+    def step(carry: tuple[LocalState, Array], numbers: tuple[Array, Array, Array]):
+        state, n_accepted = carry
+        move, offset, log_u = numbers
+        if pairs is None:
+            sites = move[:, None]
+            old = state.x[chains, move]
+            old_class = jnp.argmax(old[:, None] == states, axis=-1)
+            new_values = states[(old_class + offset) % states.shape[0]][:, None]
+        else:
+            sites = pairs[move]
+            # An exchange: each of the two sites takes the other's value.
+            new_values = jnp.take_along_axis(state.x, sites[:, ::-1], axis=-1)
+        log_ratio, proposed = propose_unchecked(model, dense, state, sites, new_values)
+        accepted = log_u < 2 * jnp.real(log_ratio)
+        return (accept_unchecked(state, proposed, accepted), n_accepted + accepted), None
+
+    start = (state, jnp.zeros(state.x.shape[0], jnp.int32))
+    (state, n_accepted), _ = jax.lax.scan(step, start, (draws.moves, draws.offsets, draws.log_u))
+    return state, n_accepted
+
+
+def _check_local_states(model: AbstractRBM, local_states: Any) -> np.ndarray:
+    if local_states is None:
+        local_states = getattr(model, "local_states", (-1.0, 1.0))
+    states = np.asarray(local_states)
+    if states.ndim != 1 or len(states) < 2 or len(np.unique(states)) != len(states):
+        raise ValueError(
+            f"local_states: expected at least two distinct values a site can take, got {local_states!r}"
+        )
+    model.check_values(states, "local_states")
+    return states
+
+
+def _check_pairs(pairs: Any, n_sites: int) -> np.ndarray:
+    if isinstance(pairs, Tracer):
+        raise TypeError("pairs: expected a concrete (n_pairs, 2) array of site pairs, got a traced value")
+    table = np.asarray(pairs)
+    if table.ndim != 2 or table.shape[1] != 2 or len(table) == 0 or table.dtype.kind not in "iu":
+        raise ValueError(
+            f"pairs: expected an integer array of shape (n_pairs, 2), got {table.shape} {table.dtype}"
+        )
+    _check_sites_eager(table, n_sites)
+    return table
+
+
+def metropolis(
+    model: AbstractRBM,
+    state: LocalState,
+    key: PRNGKeyArray,
+    *,
+    n_sweeps: int,
+    sweep_size: int | None = None,
+    local_states: Sequence[float] | None = None,
+    pairs: Any = None,
+    method: Method = "auto",
+) -> tuple[Array, LocalState, Array]:
+    r"""Metropolis sweeps of local moves for a batch of chains, sampling $|\psi(x)|^2$.
+
+    Each step proposes one move per chain and accepts it with probability
+    $\min(1, |\psi(x')/\psi(x)|^2)$. Single-site moves (the default) pick a
+    site uniformly and give it one of the *other* local states, uniformly,
+    as NetKet's `MetropolisLocal` does. With `pairs`, a step picks one pair
+    uniformly and exchanges the values of its two sites, as NetKet's
+    `MetropolisExchange` does on a graph's edges (conserving magnetisation or
+    particle number). Log-ratios come from the chain's [`eqx_rbm.LocalState`][],
+    so a proposal costs $O(k \cdot n_\text{hidden})$.
+
+    Arguments are checked once, here; the steps themselves run without
+    run-time checks.
+
+    **Arguments:**
+
+    - `model`: any model of the family.
+    - `state`: the chains' [`eqx_rbm.LocalState`][], shape `(n_chains, ...)`
+      (from [`eqx_rbm.local_state`][] or a previous call).
+    - `key`: a `jax.random` key.
+    - `n_sweeps`: the number of sweeps; one sample per chain is kept after each.
+    - `sweep_size`: proposals per sweep; default `n_sites`.
+    - `local_states`: the values a site takes, for single-site moves; default
+      the model's `local_states` if it has them, else spins `(-1, 1)`.
+    - `pairs`: an integer `(n_pairs, 2)` array of site pairs, for exchange
+      moves; `None` for single-site moves.
+    - `method`: `"portable"` (a `lax.scan` of local updates, any backend),
+      `"fused"` (one kernel per sweep with the chains on chip, for GPUs and
+      the default `log_cosh` activation; on other backends it runs the same
+      kernel in Pallas' interpreter, for testing), or `"auto"` (fused where it
+      applies and is faster, else portable; see the local-updates page).
+
+    **Returns:**
+
+    `(samples, state, acceptance)`: the configurations after each sweep, shape
+    `(n_sweeps, n_chains, n_sites)`; the final state; and each chain's
+    acceptance rate, shape `(n_chains,)`.
+    """
+    n_sweeps = check_positive_int("n_sweeps", n_sweeps)
+    _check_state(model, state)
+    if state.x.ndim != 2:
+        raise ValueError(
+            "state: expected one batch axis of chains, x of shape (n_chains, n_sites); got x of shape "
+            f"{state.x.shape} (reshape the batch into one axis)"
+        )
+    n_chains, n_sites = state.x.shape
+    sweep_size = n_sites if sweep_size is None else check_positive_int("sweep_size", sweep_size)
+    if method not in ("auto", "fused", "portable"):
+        raise ValueError(f"method: expected 'auto', 'fused' or 'portable', got {method!r}")
+    states = _check_local_states(model, local_states)
+    table = None if pairs is None else _check_pairs(pairs, n_sites)
+    states_array = jnp.asarray(states, state.x.dtype)
+    unknown = ~jnp.all(jnp.any(state.x[..., None] == states_array, axis=-1))
+    if isinstance(state.x, Tracer):
+        guard = guarded_zero(state.theta.dtype, unknown, _unknown_message(states))
+        state = LocalState(state.x, state.theta + guard, state.hidden_sum)
+    elif bool(unknown):
+        raise ValueError(f"state: {_unknown_message(states)}")
+
+    fused = _use_fused(model, state, table, method)
+    dense = model.dense()
+    real = _real_dtype(model, state)
+    n_moves = n_sites if table is None else len(table)
+    pairs_array = None if table is None else jnp.asarray(table, jnp.int32)
+
+    def sweep(carry: tuple[LocalState, Array], key: PRNGKeyArray):
+        state, n_accepted = carry
+        draws = draw(key, sweep_size, n_chains, n_moves, len(states), real)
+        if fused:
+            state, accepted = fused_sweep(model, dense, state, draws, states_array, interpret=_interpret())
+        else:
+            state, accepted = portable_sweep(model, dense, state, draws, states_array, pairs_array)
+        return (state, n_accepted + accepted), state.x
+
+    start = (state, jnp.zeros(n_chains, jnp.int32))
+    (state, n_accepted), samples = jax.lax.scan(sweep, start, jax.random.split(key, n_sweeps))
+    return samples, state, n_accepted / (n_sweeps * sweep_size)
+
+
+def _unknown_message(states: np.ndarray) -> str:
+    return (
+        f"expected every value of state.x to be one of local_states={tuple(states.tolist())}; "
+        "pass the values the sites take as local_states"
+    )
+
+
+def _interpret() -> bool:
+    return jax.default_backend() != "gpu"
+
+
+def _use_fused(model: AbstractRBM, state: LocalState, table: Any, method: Method) -> bool:
+    if method == "portable" or (method == "auto" and jax.default_backend() != "gpu"):
+        return False
+    from ._fused import fused_available
+    from ._log_cosh import log_cosh
+
+    available = (
+        table is None
+        and model.activation is log_cosh
+        and fused_available(state.theta.dtype, jax.default_backend(), interpret=_interpret())
+    )
+    if method == "fused" and not available:
+        raise ValueError(
+            "method: 'fused' runs single-site moves of models with the log_cosh activation in "
+            f"float32/float64/complex64/complex128; got pairs={table is not None}, "
+            f"activation={model.activation!r}, theta dtype {state.theta.dtype}. Use method='portable'"
+        )
+    return available
+
+
+def fused_sweep(
+    model: AbstractRBM, dense: Dense, state: LocalState, draws: Draws, states: Array, *, interpret: bool
+) -> tuple[LocalState, Array]:
+    """One sweep as one fused kernel over the dense view (see `eqx_rbm._fused`)."""
+    from ._fused import fused_sweeps
+
+    fps = model.features_per_site
+    kernel3 = dense.kernel.reshape(model.n_sites, fps, -1)
+    visible3 = None if dense.visible_bias is None else dense.visible_bias.reshape(model.n_sites, fps)
+    table = model.site_features(states).reshape(len(states), fps)
+    classes = jnp.argmax(state.x[..., None] == states, axis=-1).astype(jnp.int32)
+    classes, theta, hidden_sum, _, n_accepted = fused_sweeps(
+        kernel3,
+        visible3,
+        table,
+        classes,
+        state.theta,
+        state.hidden_sum,
+        draws.moves,
+        draws.offsets,
+        draws.log_u,
+        sweep_size=draws.moves.shape[0],
+        offsets=True,
+        interpret=interpret,
+    )
+    if jnp.iscomplexobj(theta):
+        hidden_sum = jnp.sum(model.activation(theta), axis=-1)
+    return LocalState(states[classes], theta, hidden_sum), n_accepted
