@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> float:
     rel_err = abs(final - exact) / abs(exact)
     elapsed = time.perf_counter() - start
     print(
-        f"RBMMultiVal alpha={args.alpha} ({model.n_hidden} hidden units on {model.rbm.n_visible} one-hot "
+        f"RBMMultiVal alpha={args.alpha} ({model.n_hidden} hidden units on {model.n_features} one-hot "
         f"features), {args.steps} Adam steps, {elapsed:.1f} s"
     )
     if not args.no_plot:

@@ -8,7 +8,7 @@ missing and exits successfully. It
    with stochastic reconfiguration, and compares with NetKet's Lanczos ground-state energy;
 2. saves the trained variables with `flax.serialization.to_bytes`;
 3. reads the file back with `flax.serialization.msgpack_restore`, turns the variables into an
-   Equinox `eqx_rbm.RBM` with `eqx_rbm.linen.from_variables`, and checks that it gives bit-for-bit
+   Equinox `eqx_rbm.RBM` with `eqx_rbm.linen.to_equinox`, and checks that it gives bit-for-bit
    the same log-amplitudes as the NetKet state (and as `netket.models.RBM` with the same
    variables), then computes its exact variational energy by summation;
 4. saves the Equinox model back in NetKet's layout (`eqx_rbm.to_variables`, which needs no Flax),
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. Load them into an Equinox model.
     restored = flax.serialization.msgpack_restore(netket_file.read_bytes())
-    model = eqx_rbm.linen.from_variables(twin, restored)
+    model = eqx_rbm.linen.to_equinox(twin, restored)
     assert isinstance(model, eqx_rbm.RBM)
     x = vstate.samples.reshape(-1, n)
     # Compiled programs are compared with compiled programs: eager, op-by-op evaluation may round

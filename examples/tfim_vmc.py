@@ -6,11 +6,10 @@ far beyond exact summation. The script
 1. computes the exact ground-state energy from the free-fermion (Jordan-Wigner) solution of the
    periodic chain, in the even-parity sector where the fermions see antiperiodic boundary
    conditions, and checks that formula against Lanczos on small chains;
-2. samples |psi(x)|^2 of an `eqx_rbm.RBM` with single-spin-flip Metropolis chains whose
-   acceptance ratios come from the local-update API (`eqx_rbm.local_state`,
-   `eqx_rbm.propose_move`, `eqx_rbm.accept_moves`): each chain caches its hidden
-   pre-activations theta = xW + b and the sum of their activations, so that a proposal costs
-   one activation per hidden unit, O(n_hidden), instead of a full evaluation;
+2. samples |psi(x)|^2 of an `eqx_rbm.RBM` with the library's single-spin-flip Metropolis
+   sampler, `eqx_rbm.metropolis`: each chain caches its hidden pre-activations theta = xW + b
+   and the sum of their activations (an `eqx_rbm.LocalState`), so that a proposal costs one
+   activation per hidden unit, O(n_hidden), instead of a full evaluation;
 3. estimates the local energies with `eqx_rbm.site_log_ratios` (all L single-spin flips of a
    sample from its cached state, as one broadcast product) and updates the parameters by
    stochastic reconfiguration (the natural gradient for wave functions), solved in sample space
@@ -29,9 +28,6 @@ error of about 2.4e-4 (the target is 1e-3), in 1.5 minutes on two CPU cores (up 
     python examples/tfim_vmc.py              # default run
     python examples/tfim_vmc.py --complex    # complex128 parameters
     python examples/tfim_vmc.py --smoke      # a few seconds, used in CI
-
-The phases of one iteration (`sample`, `local_energies`, `sr_direction`) and the jitted step
-(`make_step`) are importable, which is how `python -m benchmarks` times them against NetKet.
 """
 
 from __future__ import annotations
@@ -121,38 +117,12 @@ def check_free_fermions() -> None:
 # --------------------------------------------------------------------------- sampling and local energies
 
 
-def metropolis_sweeps(model, state, key, n_sweeps: int):
-    """Single-spin-flip Metropolis on every chain at once, with cached hidden-unit data.
-
-    `state` is the chains' `eqx_rbm.LocalState`: configurations (n_chains, L), their
-    theta = xW + b and the sum of the activation over hidden units. A sweep is L proposals per
-    chain, each flipping one random site; `eqx_rbm.propose_move` gives psi(x') / psi(x) in
-    O(n_hidden), evaluating the activation on the proposal only. Returns the final state and
-    the configurations after each sweep, (n_sweeps, n_chains, L).
-    """
-    n_chains, n_sites = state.x.shape
-    k_site, k_accept = jax.random.split(key)
-    sites = jax.random.randint(k_site, (n_sweeps, n_sites, n_chains, 1), 0, n_sites)
-    log_u = jnp.log(jax.random.uniform(k_accept, (n_sweeps, n_sites, n_chains)))
-
-    def propose(state, inputs):
-        site, log_u = inputs
-        flipped = -jnp.take_along_axis(state.x, site, axis=-1)
-        delta, proposed = eqx_rbm.propose_move(model, state, site, flipped)
-        accept = log_u < 2 * delta.real  # |psi(x')|^2 / |psi(x)|^2
-        return eqx_rbm.accept_moves(state, proposed, accept), None
-
-    def sweep(state, inputs):
-        state, _ = jax.lax.scan(propose, state, inputs)
-        return state, state.x
-
-    return jax.lax.scan(sweep, state, (sites, log_u))
-
-
 def sample(model, chains, key, n_per_chain: int, burn_in: int):
     """Returns the new chain states and samples of shape (n_per_chain * n_chains, L), chain index fastest."""
     state = eqx_rbm.local_state(model, chains)  # the parameters changed: rebuild the cache
-    state, history = metropolis_sweeps(model, state, key, burn_in + n_per_chain)
+    # Single-spin flips: a sweep is L proposals per chain, each costing O(n_hidden) from the
+    # chain's cached theta; on a GPU the whole sweep is one fused kernel.
+    history, state, _ = eqx_rbm.metropolis(model, state, key, n_sweeps=burn_in + n_per_chain)
     return state.x, history[burn_in:].reshape(-1, chains.shape[-1])
 
 
