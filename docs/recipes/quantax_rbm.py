@@ -4,9 +4,10 @@ quantax calls its model on one configuration of +-1 entries at a time and reads
 the output as the amplitude psi(s), a plain array or a `quantax.utils.LogArray`
 (sign and log-magnitude). `eqx_rbm.RBM` returns log psi(s), so it has to be
 wrapped; `QuantaxRBM` below returns `exp(log psi)` as a `LogArray` and plugs
-`eqx_rbm.hidden_theta` / `eqx_rbm.log_psi_ratio` into quantax's reference-model
-protocol (`quantax.nn.RefModel`), so that Metropolis moves and local energies
-cost O(k n_hidden) per configuration instead of a full evaluation.
+eqx_rbm's local updates (`eqx_rbm.local_state` / `eqx_rbm.propose`) into
+quantax's reference-model protocol (`quantax.nn.RefModel`), so that Metropolis
+moves and local energies cost O(k n_hidden) per configuration instead of a full
+evaluation.
 
 Run it as a script to train the wrapped model, the unwrapped model and
 quantax's own RBM on a six-site transverse-field Ising ring:
@@ -17,20 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import quantax as qtx
 
 import eqx_rbm
-
-
-class RBMInternal(eqx.Module):
-    """What quantax keeps per configuration between local updates."""
-
-    log_psi: jax.Array
-    theta: jax.Array  # hidden pre-activations s W + b
 
 
 class QuantaxRBM(qtx.nn.RefModel):
@@ -47,10 +40,10 @@ class QuantaxRBM(qtx.nn.RefModel):
     def __call__(self, s: jax.Array) -> qtx.utils.LogArray:
         return qtx.nn.exp_by_log(self.rbm(s))
 
-    def init_internal(self, s: jax.Array) -> tuple[qtx.utils.LogArray, RBMInternal]:
-        theta = eqx_rbm.hidden_theta(self.rbm, s)
-        log_psi = self.rbm.log_psi_from_theta(s, theta)
-        return qtx.nn.exp_by_log(log_psi), RBMInternal(log_psi, theta)
+    def init_internal(self, s: jax.Array) -> tuple[qtx.utils.LogArray, eqx_rbm.LocalState]:
+        # quantax keeps this per configuration between local updates: s, theta and the hidden sum.
+        state = eqx_rbm.local_state(self.rbm, s)
+        return qtx.nn.exp_by_log(state.log_psi(self.rbm)), state
 
     @property
     def required_update_modes(self) -> tuple[str, ...]:
@@ -61,18 +54,17 @@ class QuantaxRBM(qtx.nn.RefModel):
         s: jax.Array,
         s_old: jax.Array,
         update_mode: dict[str, Any],
-        internal: RBMInternal,
+        internal: eqx_rbm.LocalState,
         return_update: bool = False,
-    ) -> qtx.utils.LogArray | tuple[qtx.utils.LogArray, RBMInternal]:
+    ) -> qtx.utils.LogArray | tuple[qtx.utils.LogArray, eqx_rbm.LocalState]:
         # quantax says how many sites changed at most ("nflips"), not which: a
         # stable sort puts the changed sites first. When fewer changed (a chain
         # that has finished its sweep stays in the batch unchanged), the rest
         # are distinct unchanged sites, which contribute exactly zero.
         sites = jnp.argsort(s == s_old, stable=True)[: update_mode["nflips"]]
-        delta, theta = eqx_rbm.log_psi_ratio(self.rbm, s_old, internal.theta, sites, s[sites])
-        log_psi = internal.log_psi + delta
-        psi = qtx.nn.exp_by_log(log_psi)
-        return (psi, RBMInternal(log_psi, theta)) if return_update else psi
+        delta, proposed = eqx_rbm.propose(self.rbm, internal, sites, s[sites])
+        psi = qtx.nn.exp_by_log(internal.log_psi(self.rbm) + delta)
+        return (psi, proposed) if return_update else psi
 
 
 def all_configurations(n_sites: int) -> jax.Array:
