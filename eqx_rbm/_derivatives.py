@@ -29,8 +29,7 @@ from ._sharding import batch_contract, gram, replicated
 
 def _factors(model: AbstractRBM, x: Array | np.ndarray) -> tuple[Array, Array]:
     """The features $X$ (real, in the computation's real dtype) and $F = f'(\\theta)$."""
-    if jnp.iscomplexobj(x):
-        raise TypeError(f"x: expected real configurations (integer or floating), got dtype {x.dtype}")
+    check_numeric("x", x, allow_complex=False)
     features = model.encode(x)
     dense = model.dense()
     theta = dense_theta(features, dense.kernel, dense.hidden_bias, model.precision)

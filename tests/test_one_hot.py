@@ -259,13 +259,13 @@ def test_netket_spins_name_the_fix_under_jit():
     # Equinox's own jit reports the message on the line naming its runtime error.
     with pytest.raises(Exception) as info:
         jax.block_until_ready(eqx.filter_jit(model)(x))
-    line = _first_line_naming(str(info.value), "OneHot:")
-    assert "EquinoxRuntimeError: OneHot: x holds a value that is not one of local_states=(0, 1)" in line
+    line = _first_line_naming(str(info.value), "RBMMultiVal:")
+    assert "EquinoxRuntimeError: RBMMultiVal: x holds a value that is not one of local_states=(0, 1)" in line
     assert fix in line
     # Under plain jax.jit (NetKet's samplers) XLA wraps the callback's error.
     with pytest.raises(Exception) as info:
         jax.block_until_ready(jax.jit(lambda x: model(x))(x))
-    assert fix in _first_line_naming(str(info.value), "OneHot:")
+    assert fix in _first_line_naming(str(info.value), "RBMMultiVal:")
 
 
 def test_custom_states_name_the_fix():
@@ -286,4 +286,4 @@ def test_multival_fed_one_hot_features_names_the_fix():
         model(features)
     first = str(info.value).splitlines()[0]
     assert first.startswith("x: expected shape (*batch, n_sites) with n_sites=3, got shape (1, 12)")
-    assert "pass the site values themselves, not one-hot features" in first
+    assert "pass the site values themselves, not encoded features" in first

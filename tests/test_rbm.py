@@ -206,7 +206,7 @@ def test_wrong_rank_or_dtype_fails_at_trace_time_naming_x():
     for bad in [jnp.float64(1.0), np.array(["a", "b", "c"]), jnp.ones(3, bool)]:
         with pytest.raises(Exception, match=r"'x'|x:") as info:
             jax.jit(lambda x: model(x))(bad) if not isinstance(bad, np.ndarray) else model(bad)
-        assert "n_visible" in str(info.value) or "dtype" in str(info.value)
+        assert "n_sites" in str(info.value) or "dtype" in str(info.value)
     with pytest.raises(Exception, match=r"'x'|x:"):
         model([1.0, 1.0, 1.0])  # a list is not an array
 
