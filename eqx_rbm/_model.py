@@ -27,7 +27,7 @@ from jax.core import Tracer
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 from jaxtyping import Array, Inexact, Num, PRNGKeyArray, jaxtyped
 
-from ._checks import guarded_zero
+from ._checks import check_param_dtype, guarded_zero, n_hidden_for
 
 Initializer = Callable[..., Any]
 """The `jax.nn.initializers` signature: `init(key, shape, dtype) -> Array`."""
@@ -278,18 +278,23 @@ class AbstractRBM(eqx.Module):
 
 
 def init_parameters(
-    shapes: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
+    n_features: int,
+    alpha: float | int,
     *,
-    dtype: Any,
+    param_dtype: Any,
     use_hidden_bias: bool,
     use_visible_bias: bool,
     inits: tuple[Initializer, Initializer, Initializer],
     key: PRNGKeyArray,
 ) -> tuple[Array, Array | None, Array | None]:
-    """`(kernel, hidden_bias, visible_bias)` of the given shapes, drawn as NetKet draws them.
+    """`(kernel, hidden_bias, visible_bias)` of a dense RBM on `n_features` features, drawn as NetKet does.
 
-    One key each, split in NetKet's order; a disabled bias is `None`.
+    `n_hidden = int(alpha * n_features)`; one key each, split in NetKet's
+    order; a disabled bias is `None`.
     """
+    n_hidden = n_hidden_for(alpha, n_features)
+    shapes = ((n_features, n_hidden), (n_hidden,), (n_features,))
+    dtype = check_param_dtype(param_dtype)
     keys = jax.random.split(key, 3)
     names = ("kernel_init", "hidden_bias_init", "visible_bias_init")
     used = (True, use_hidden_bias, use_visible_bias)
@@ -299,6 +304,21 @@ def init_parameters(
     )
     assert kernel is not None
     return kernel, hidden, visible
+
+
+def given_arrays(kernel: Array, hidden_bias: Any, visible_bias: Any, alpha: float | int | None) -> dict:
+    """The `__init__` keywords that make a model hold the given arrays (see `from_arrays`)."""
+    n_features, n_hidden = kernel.shape
+    return {
+        "alpha": infer_alpha(n_features, n_hidden) if alpha is None else alpha,
+        "use_hidden_bias": hidden_bias is not None,
+        "use_visible_bias": visible_bias is not None,
+        "param_dtype": kernel.dtype,
+        "kernel_init": Given(kernel),
+        "hidden_bias_init": Given(hidden_bias),
+        "visible_bias_init": Given(visible_bias),
+        "key": jax.random.key(0),  # unused: every initializer returns its array
+    }
 
 
 def replace_parameters(model: Any, kernel: Any, hidden_bias: Any, visible_bias: Any) -> Any:

@@ -18,16 +18,14 @@ from ._checks import (
     check_param_dtype,
     check_positive_int,
     feature_dtype_for,
-    n_hidden_for,
 )
 from ._log_cosh import log_cosh
 from ._model import (
     AbstractRBM,
     Dense,
-    Given,
     Initializer,
     default_init,
-    infer_alpha,
+    given_arrays,
     init_parameters,
     replace_parameters,
 )
@@ -97,11 +95,10 @@ class RBMMultiVal(AbstractRBM):
         self.alpha = check_alpha(alpha)
         dtype = check_param_dtype(param_dtype)
         self.one_hot = OneHot(n_classes, local_states=local_states, dtype=feature_dtype_for(dtype))
-        n_features = n_sites * self.one_hot.n_classes
-        n_hidden = n_hidden_for(self.alpha, n_features)
         self.kernel, self.hidden_bias, self.visible_bias = init_parameters(
-            ((n_features, n_hidden), (n_hidden,), (n_features,)),
-            dtype=dtype,
+            n_sites * self.one_hot.n_classes,
+            self.alpha,
+            param_dtype=dtype,
             use_hidden_bias=use_hidden_bias,
             use_visible_bias=use_visible_bias,
             inits=(kernel_init, hidden_bias_init, visible_bias_init),
@@ -145,21 +142,13 @@ class RBMMultiVal(AbstractRBM):
                 f"kernel: expected shape (n_sites * n_classes, n_hidden) with n_classes={n_classes}, "
                 f"got shape {kernel.shape}"
             )
-        n_features, n_hidden = kernel.shape
         return cls(
-            n_features // n_classes,
+            kernel.shape[0] // n_classes,
             n_classes,
             local_states=local_states,
-            alpha=infer_alpha(n_features, n_hidden) if alpha is None else alpha,
-            use_hidden_bias=hidden_bias is not None,
-            use_visible_bias=visible_bias is not None,
-            param_dtype=kernel.dtype,
             activation=activation,
             precision=precision,
-            kernel_init=Given(kernel),
-            hidden_bias_init=Given(hidden_bias),
-            visible_bias_init=Given(visible_bias),
-            key=jax.random.key(0),  # unused: every initializer returns its array
+            **given_arrays(kernel, hidden_bias, visible_bias, alpha),
         )
 
     @property

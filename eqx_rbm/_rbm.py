@@ -6,19 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
-from ._checks import check_alpha, check_numeric, check_param_dtype, check_positive_int, n_hidden_for
+from ._checks import check_alpha, check_numeric, check_positive_int
 from ._log_cosh import log_cosh
 from ._model import (
     AbstractRBM,
     Dense,
-    Given,
     Initializer,
     default_init,
-    infer_alpha,
+    given_arrays,
     init_parameters,
     replace_parameters,
 )
@@ -92,10 +90,10 @@ class RBM(AbstractRBM):
         """
         n_visible = check_positive_int("n_visible", n_visible)
         self.alpha = check_alpha(alpha)
-        n_hidden = n_hidden_for(self.alpha, n_visible)
         self.kernel, self.hidden_bias, self.visible_bias = init_parameters(
-            ((n_visible, n_hidden), (n_hidden,), (n_visible,)),
-            dtype=check_param_dtype(param_dtype),
+            n_visible,
+            self.alpha,
+            param_dtype=param_dtype,
             use_hidden_bias=use_hidden_bias,
             use_visible_bias=use_visible_bias,
             inits=(kernel_init, hidden_bias_init, visible_bias_init),
@@ -135,19 +133,11 @@ class RBM(AbstractRBM):
         kernel = jnp.asarray(kernel)
         if kernel.ndim != 2:
             raise ValueError(f"kernel: expected shape (n_visible, n_hidden), got shape {kernel.shape}")
-        n_visible, n_hidden = kernel.shape
         return cls(
-            n_visible,
-            alpha=infer_alpha(n_visible, n_hidden) if alpha is None else alpha,
-            use_hidden_bias=hidden_bias is not None,
-            use_visible_bias=visible_bias is not None,
-            param_dtype=kernel.dtype,
+            kernel.shape[0],
             activation=activation,
             precision=precision,
-            kernel_init=Given(kernel),
-            hidden_bias_init=Given(hidden_bias),
-            visible_bias_init=Given(visible_bias),
-            key=jax.random.key(0),  # unused: every initializer returns its array
+            **given_arrays(kernel, hidden_bias, visible_bias, alpha),
         )
 
     @property
