@@ -81,8 +81,8 @@ def _log_cosh(x: Array) -> Array:
     return z + jnp.log1p(jnp.exp(-2 * z)) - _LOG2
 
 
-def _sweep_kernel(*refs: Any, has_visible: bool, offsets: bool, n_hidden: int, sweep_size: int) -> None:
-    sites_ref, new_ref, log_u_ref, kernel_ref, *rest = refs
+def _sweep_kernel(*refs: Any, has_visible: bool, n_hidden: int, sweep_size: int) -> None:
+    sites_ref, offset_ref, log_u_ref, kernel_ref, *rest = refs
     visible_ref = rest.pop(0) if has_visible else None
     classes_ref, theta_ref, sum_ref, classes_out, theta_out, sum_out, samples_out, accepted_out = rest
     n_steps = sites_ref.shape[0]
@@ -97,8 +97,7 @@ def _sweep_kernel(*refs: Any, has_visible: bool, offsets: bool, n_hidden: int, s
         site = jnp.clip(sites_ref[t, :], 0, n_sites - 1)
         at_site = site_column == site[:, None]
         old = jnp.clip(jnp.sum(jnp.where(at_site, classes, 0), axis=1, dtype=jnp.int32), 0, n_states - 1)
-        new = new_ref[t, :]
-        new = jnp.clip((old + new) % n_states if offsets else new, 0, n_states - 1)
+        new = jnp.clip((old + offset_ref[t, :]) % n_states, 0, n_states - 1)
         proposed = tuple(
             theta + (kernel_ref[part, site, new, :] - kernel_ref[part, site, old, :])
             for part, theta in enumerate(thetas)
@@ -159,7 +158,7 @@ def _check_kind(name: str, value: Array, kind: Any, meaning: str) -> None:
         raise TypeError(f"{name}: expected {meaning}, got dtype {value.dtype}")
 
 
-@functools.partial(jax.jit, static_argnames=("sweep_size", "offsets", "interpret", "block_chains"))
+@functools.partial(jax.jit, static_argnames=("sweep_size", "interpret", "block_chains"))
 def fused_sweeps(
     kernel3: Inexact[Array, "sites fps hidden"],
     visible3: Inexact[Array, "sites fps"] | None,
@@ -168,11 +167,10 @@ def fused_sweeps(
     theta: Inexact[Array, "chains hidden"],
     hidden_sum: Inexact[Array, " chains"],
     sites: Int[Array, "steps chains"],
-    new_classes: Int[Array, "steps chains"],
+    offsets: Int[Array, "steps chains"],
     log_u: Float[Array, "steps chains"],
     *,
     sweep_size: int,
-    offsets: bool = False,
     interpret: bool = False,
     block_chains: int | None = None,
 ) -> tuple[
@@ -185,19 +183,17 @@ def fused_sweeps(
     r"""Runs `T` Metropolis steps of single-site moves on a batch of chains in one kernel launch.
 
     For each step `t` and chain `b`: with `s = sites[t, b]`,
-    `new = new_classes[t, b]`, `old = classes[b, s]` and
+    `old = classes[b, s]`, `new = (old + offsets[t, b]) % n_states` and
     `d = table[new] - table[old]`, the proposed theta is
     `theta[b] + d @ kernel3[s]`, `new_sum` the sum of its $\log\cosh$, and the
     move is accepted if `log_u[t, b] < 2 Re(new_sum - hidden_sum[b] + d @ visible3[s])`;
     then `classes[b, s]`, `theta[b]` and `hidden_sum[b]` take the new values.
     After every `sweep_size` steps, `classes` is recorded as a sample.
 
-    The caller draws the random numbers. `new_classes[t, b]` should differ
-    from the current class of the site, which is only known when the move is
-    made; with `offsets=True`, `new_classes[t, b]` is instead an offset in
-    `[1, n_states)` and the proposed class is `(old + offset) % n_states`, a
-    move that can be drawn in advance (for spins, the offset 1 is a flip).
-    Indices out of range are clamped, which keeps the kernel's memory accesses
+    The caller draws the random numbers. An offset in `[1, n_states)` gives
+    the site one of its *other* states whatever its current one, so moves can
+    be drawn in advance (for spins, the offset 1 is a flip). Indices out of
+    range are clamped, which keeps the kernel's memory accesses
     in bounds but is a caller's error.
 
     For complex parameters only the real part of $\log\psi$ enters the
@@ -217,11 +213,9 @@ def fused_sweeps(
     - `classes`: the chains' local-state indices, `(C, n_sites)` integers.
     - `theta`: `features @ W + b` per chain, `(C, M)`, of `kernel3`'s dtype.
     - `hidden_sum`: the sum of $\log\cosh(\theta)$ per chain, `(C,)` (real or complex).
-    - `sites`, `new_classes`: the proposed moves, `(T, C)` integers.
+    - `sites`, `offsets`: the proposed moves, `(T, C)` integers.
     - `log_u`: logarithms of uniform draws on (0, 1), `(T, C)` real.
     - `sweep_size`: steps between recorded samples.
-    - `offsets`: whether `new_classes` holds offsets to the current class
-      rather than classes.
     - `interpret`: run in Pallas' interpret mode (any backend; for tests).
     - `block_chains`: chains per program, a power of two; `None` picks the
       largest whose theta fits in 16 KiB, leaving at least 512 programs where
@@ -236,7 +230,7 @@ def fused_sweeps(
     """
     kernel3, table = jnp.asarray(kernel3), jnp.asarray(table)
     classes, theta, hidden_sum = jnp.asarray(classes), jnp.asarray(theta), jnp.asarray(hidden_sum)
-    sites, new_classes, log_u = jnp.asarray(sites), jnp.asarray(new_classes), jnp.asarray(log_u)
+    sites, offsets, log_u = jnp.asarray(sites), jnp.asarray(offsets), jnp.asarray(log_u)
     if kernel3.ndim != 3:
         raise ValueError(f"kernel3: expected shape (n_sites, fps, n_hidden), got {kernel3.shape}")
     if kernel3.dtype not in _DTYPES:
@@ -267,17 +261,15 @@ def fused_sweeps(
     if sites.ndim != 2 or sites.shape[1] != n_chains:
         raise ValueError(f"sites: expected shape (n_steps, {n_chains}), got {sites.shape}")
     n_steps = sites.shape[0]
-    _check_shape("new_classes", new_classes, sites.shape, "(n_steps, n_chains), as sites")
+    _check_shape("offsets", offsets, sites.shape, "(n_steps, n_chains), as sites")
     _check_shape("log_u", log_u, sites.shape, "(n_steps, n_chains), as sites")
     _check_kind("sites", sites, jnp.integer, "an integer array")
-    _check_kind("new_classes", new_classes, jnp.integer, "an integer array")
+    _check_kind("offsets", offsets, jnp.integer, "an integer array")
     _check_kind("log_u", log_u, jnp.floating, "a real floating array")
     if isinstance(sweep_size, bool) or not isinstance(sweep_size, int):
         raise TypeError(f"sweep_size: expected a positive int, got {sweep_size!r}")
     if sweep_size <= 0:
         raise ValueError(f"sweep_size: expected a positive int, got {sweep_size}")
-    if not isinstance(offsets, bool):
-        raise TypeError(f"offsets: expected a bool, got {offsets!r}")
     if block_chains is not None and (
         isinstance(block_chains, bool)
         or not isinstance(block_chains, int)
@@ -312,7 +304,7 @@ def fused_sweeps(
     state_kernel = jnp.pad(state_kernel, ((0, 0), (0, 0), (0, 0), (0, hidden_pad - n_hidden)))
     steps_in = [
         jnp.pad(x.astype(dtype), ((0, 0), (0, chains_pad - n_chains)))
-        for x, dtype in ((sites, jnp.int32), (new_classes, jnp.int32), (log_u, real))
+        for x, dtype in ((sites, jnp.int32), (offsets, jnp.int32), (log_u, real))
     ]
     model_in = [state_kernel]
     if visible3 is not None:
@@ -349,7 +341,6 @@ def fused_sweeps(
     kernel = functools.partial(
         _sweep_kernel,
         has_visible=visible3 is not None,
-        offsets=offsets,
         n_hidden=n_hidden,
         sweep_size=sweep_size,
     )

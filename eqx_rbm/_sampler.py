@@ -250,7 +250,6 @@ def fused_sweep(
         draws.offsets,
         draws.log_u,
         sweep_size=draws.moves.shape[0],
-        offsets=True,
         interpret=interpret,
     )
     if jnp.iscomplexobj(theta):

@@ -25,18 +25,15 @@ SPINS = np.array([[-1.0], [1.0]])
 ONE_HOT = np.eye(4)
 
 
-def reference(
-    kernel3, visible3, table, classes, theta, hidden_sum, sites, new_classes, log_u, sweep_size, offsets=False
-):
+def reference(kernel3, visible3, table, classes, theta, hidden_sum, sites, offsets, log_u, sweep_size):
     """The sweep semantics step by step, with the library's complex log cosh."""
     rows = jnp.arange(classes.shape[0])
 
     def step(state, moves):
         classes, theta, hidden_sum = state
-        site, new, lu = moves
+        site, offset, lu = moves
         old = classes[rows, site]
-        if offsets:
-            new = (old + new) % table.shape[0]
+        new = (old + offset) % table.shape[0]
         d = table[new] - table[old]
         dtheta = (d[:, :, None] * kernel3[site]).sum(axis=1)
         new_sum = log_cosh(theta + dtheta).sum(axis=-1)
@@ -50,13 +47,13 @@ def reference(
         return (classes, theta, hidden_sum), (classes, accept)
 
     (classes, theta, hidden_sum), (history, accepted) = lax.scan(
-        step, (classes, theta, hidden_sum), (sites, new_classes, log_u)
+        step, (classes, theta, hidden_sum), (sites, offsets, log_u)
     )
     samples = history[sweep_size - 1 :: sweep_size]
     return classes, theta, hidden_sum, samples, accepted.sum(axis=0, dtype=jnp.int32)
 
 
-def make_case(dtype, table, visible, seed, n_steps=SWEEPS * N_SITES + 2, offsets=False):
+def make_case(dtype, table, visible, seed, n_steps=SWEEPS * N_SITES + 2):
     rng = np.random.default_rng(seed)
     n_states, fps = table.shape
 
@@ -73,7 +70,7 @@ def make_case(dtype, table, visible, seed, n_steps=SWEEPS * N_SITES + 2, offsets
     theta = features_theta(kernel3, table, classes, bias)
     moves = (
         jnp.asarray(rng.integers(0, N_SITES, (n_steps, N_CHAINS)), jnp.int32),
-        jnp.asarray(rng.integers(int(offsets), n_states, (n_steps, N_CHAINS)), jnp.int32),
+        jnp.asarray(rng.integers(1, n_states, (n_steps, N_CHAINS)), jnp.int32),
         jnp.log(jnp.asarray(rng.uniform(size=(n_steps, N_CHAINS)), jnp.finfo(dtype).dtype)),
     )
     return (kernel3, visible3, table, classes, theta, log_cosh(theta).sum(-1), *moves), bias
@@ -83,27 +80,27 @@ def features_theta(kernel3, table, classes, bias):
     return jnp.einsum("bsc,scm->bm", table[classes], kernel3, precision=lax.Precision.HIGHEST) + bias
 
 
-# Both tables, with and without visible bias, both kinds of moves, and blocks
+# Both tables, with and without visible bias, and blocks
 # that do not divide the 7 chains (None picks 1 chain per program for so few
 # chains). complex64 shares the complex path; it is lowered for CUDA below.
 CASES = [
-    pytest.param(jnp.float32, SPINS, True, False, 4, id="float32-spins-visible"),
-    pytest.param(jnp.float32, ONE_HOT, False, True, None, id="float32-onehot-offsets"),
-    pytest.param(jnp.float64, SPINS, False, True, 2, id="float64-spins-offsets"),
-    pytest.param(jnp.float64, ONE_HOT, True, False, None, id="float64-onehot-visible"),
-    pytest.param(jnp.complex128, SPINS, True, False, None, id="complex128-spins-visible"),
-    pytest.param(jnp.complex128, ONE_HOT, False, True, 4, id="complex128-onehot-offsets"),
+    pytest.param(jnp.float32, SPINS, True, 4, id="float32-spins-visible"),
+    pytest.param(jnp.float32, ONE_HOT, False, None, id="float32-onehot"),
+    pytest.param(jnp.float64, SPINS, False, 2, id="float64-spins"),
+    pytest.param(jnp.float64, ONE_HOT, True, None, id="float64-onehot-visible"),
+    pytest.param(jnp.complex128, SPINS, True, None, id="complex128-spins-visible"),
+    pytest.param(jnp.complex128, ONE_HOT, False, 4, id="complex128-onehot"),
 ]
 
 
-@pytest.mark.parametrize(("dtype", "table", "visible", "offsets", "block_chains"), CASES)
-def test_matches_reference(dtype, table, visible, offsets, block_chains):
+@pytest.mark.parametrize(("dtype", "table", "visible", "block_chains"), CASES)
+def test_matches_reference(dtype, table, visible, block_chains):
     """Same random numbers, same decisions; 2 steps past the last sweep run the remainder loop."""
-    args, bias = make_case(dtype, table, visible, seed=len(table) + 3 * visible, offsets=offsets)
-    out = fused_sweeps(*args, sweep_size=N_SITES, offsets=offsets, interpret=True, block_chains=block_chains)
+    args, bias = make_case(dtype, table, visible, seed=len(table) + 3 * visible)
+    out = fused_sweeps(*args, sweep_size=N_SITES, interpret=True, block_chains=block_chains)
     classes, theta, hidden_sum, samples, n_accepted = out
-    ref_classes, ref_theta, ref_sum, ref_samples, ref_accepted = jax.jit(reference, static_argnums=(9, 10))(
-        *args, N_SITES, offsets
+    ref_classes, ref_theta, ref_sum, ref_samples, ref_accepted = jax.jit(reference, static_argnums=9)(
+        *args, N_SITES
     )
     np.testing.assert_array_equal(n_accepted, ref_accepted)
     np.testing.assert_array_equal(classes, ref_classes)
@@ -165,11 +162,8 @@ def _triton_modules(lowered):
         return [ir.Module.parse(ir.StringAttr(config["ir"]).value_bytes)]
 
 
-@pytest.mark.parametrize(
-    ("dtype", "offsets"),
-    [(jnp.float32, True), (jnp.float64, False), (jnp.complex64, True), (jnp.complex128, False)],
-)
-def test_lowers_for_cuda(dtype, offsets):
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64, jnp.complex64, jnp.complex128])
+def test_lowers_for_cuda(dtype):
     """Pallas' Triton lowering runs without a GPU; any failure in it fails here."""
     args, _ = make_case(dtype, ONE_HOT, True, seed=0, n_steps=42)
     shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), args)
@@ -177,7 +171,7 @@ def test_lowers_for_cuda(dtype, offsets):
     # mesh when there is none; jax 0.10 falls back to compute capability 9.0.
     h200 = jax.sharding.AbstractDevice(device_kind="NVIDIA H200", num_cores=None, platform="gpu")
     with jax.sharding.use_abstract_mesh(jax.sharding.AbstractMesh((), (), abstract_device=h200)):
-        traced = jax.jit(functools.partial(fused_sweeps, sweep_size=N_SITES, offsets=offsets)).trace(*shapes)
+        traced = jax.jit(functools.partial(fused_sweeps, sweep_size=N_SITES)).trace(*shapes)
         try:
             lowered = traced.lower(lowering_platforms=("cuda",))
         except RuntimeError as err:
@@ -227,12 +221,11 @@ def _replace(args, index, value):
         (4, lambda x: x[:-1], {}, ValueError, "theta: expected shape"),
         (5, lambda x: x[:-1], {}, ValueError, "hidden_sum: expected shape"),
         (6, lambda x: x[:, :-1], {}, ValueError, "sites: expected shape"),
-        (7, lambda x: x[1:], {}, ValueError, "new_classes: expected shape"),
+        (7, lambda x: x[1:], {}, ValueError, "offsets: expected shape"),
         (8, lambda x: x.astype(jnp.int32), {}, TypeError, "log_u: expected a real"),
         (0, lambda x: x, {"sweep_size": 0}, ValueError, "sweep_size: expected a positive int, got 0"),
         (0, lambda x: x, {"sweep_size": 2.0}, TypeError, "sweep_size: expected a positive int, got 2.0"),
         (0, lambda x: x, {"block_chains": 3}, ValueError, "block_chains: expected None or a positive power"),
-        (0, lambda x: x, {"offsets": 1}, TypeError, "offsets: expected a bool, got 1"),
     ],
 )
 def test_bad_input(index, change, kwargs, error, match):
