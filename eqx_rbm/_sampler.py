@@ -147,8 +147,8 @@ def metropolis(
     - `method`: `"portable"` (a `lax.scan` of local updates, any backend),
       `"fused"` (one kernel per sweep with the chains on chip, for GPUs and
       the default `log_cosh` activation; on other backends it runs the same
-      kernel in Pallas' interpreter, for testing), or `"auto"` (fused where it
-      applies and is faster, else portable; see the local-updates page).
+      kernel in Pallas' interpreter, for testing), or `"auto"` (fused on a GPU
+      for single-site moves of `log_cosh` models, portable otherwise).
 
     **Returns:**
 
