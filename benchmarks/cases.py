@@ -195,15 +195,11 @@ def import_time(repeats: int) -> dict[str, float]:
     return {name: statistics.median(seconds(m) for _ in range(repeats)) for name, m in modules.items()}
 
 
-@measures(
-    "peak memory", unit="bytes", notes="XLA's temporary and output buffers planned for the forward (not run)"
-)
+@measures("peak memory", unit="bytes", notes="XLA's temporary and output buffers planned for the forward")
 def memory(**shape: Any) -> dict[str, float]:
     def planned(f, args):
-        analysis = jax.jit(f).lower(*args).compile().memory_analysis()
-        return (
-            float(analysis.temp_size_in_bytes + analysis.output_size_in_bytes) if analysis else float("nan")
-        )
+        plan = jax.jit(f).lower(*args).compile().memory_analysis()
+        return float(plan.temp_size_in_bytes + plan.output_size_in_bytes) if plan else float("nan")
 
     return {name: planned(*p) for name, p in three(**shape).items()}
 

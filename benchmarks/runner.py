@@ -84,10 +84,8 @@ def run(case: Case, params: dict[str, Any], smoke: bool) -> Result:
     if all(isinstance(c, Candidate) for c in medians.values()):  # else measured by the function itself
         medians, rounds = time_alternating(medians, *((1, 0.0) if smoke else case.timing))
     ratios = {c: ratio(medians, c) for c in (*COLUMNS, *m.ratios)}
-    name, plotted = case.name(params), case.quick or case.plot
-    return Result(
-        case.group, m.title, name, params, medians, rounds, m.unit, m.notes, m.ratios, plotted, ratios
-    )
+    row = (case.group, m.title, case.name(params), params, medians, rounds, m.unit, m.notes, m.ratios)
+    return Result(*row, case.quick or case.plot, ratios)
 
 
 def machine(backend: str) -> dict[str, Any]:
@@ -97,12 +95,12 @@ def machine(backend: str) -> dict[str, Any]:
     devices = jax.devices(backend)
     return {
         **{"cpu": cpus[0] if cpus else platform.machine(), "cores": os.cpu_count(), "backend": backend},
+        **{"device": devices[0].device_kind, "devices": [str(d) for d in devices]},
         **{
-            "device": devices[0].device_kind,
-            "devices": [str(d) for d in devices],
             "platform": platform.platform(),
+            "python": platform.python_version(),
+            "eqx_rbm": eqx_rbm.__version__,
         },
-        **{"python": platform.python_version(), "eqx_rbm": eqx_rbm.__version__},
         **{name: importlib.metadata.version(name) for name in ("jax", "equinox", "netket")},
         "date_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }

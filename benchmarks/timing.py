@@ -1,9 +1,6 @@
-"""The alternating timer, and what a candidate function is.
-
-Every round calls every candidate once, in a rotating order so that none always runs first after a
-pause: alternating within one process puts the candidates under the same machine load, which on a
-shared machine matters far more than the number of rounds.
-"""
+"""The alternating timer, and what a candidate function is. Every round calls every candidate once,
+in a rotating order: alternating within one process puts the candidates under the same machine load,
+which on a shared machine matters far more than the number of rounds."""
 
 import statistics
 import time
@@ -26,11 +23,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Measure:
-    """A candidate function and what its rows say.
-
-    The function takes a case's parameters and returns the candidates to time side by side,
-    {name: Candidate}, or numbers it measured itself, {name: seconds or bytes}.
-    """
+    """A function of a case's parameters that returns the candidates to time side by side,
+    {name: Candidate}, or numbers it measured itself, {name: seconds or bytes}; and what its rows say."""
 
     fn: Callable[..., dict[str, Any]]
     title: str
