@@ -204,7 +204,9 @@ def plot(results: list[Result], info: dict[str, Any], path: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the headline cases only (minutes)")
-    parser.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated, among {','.join(GROUPS)}")
+    parser.add_argument(
+        "--only", default=",".join(GROUPS), help=f"comma-separated, among {', '.join(GROUPS)}"
+    )
     parser.add_argument("--backend", choices=["cpu", "gpu"], help="default: JAX's; names the recorded files")
     parser.add_argument(
         "--record", action="store_true", help="write benchmarks/results/<backend>.{md,json,png}"
@@ -219,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if unknown := set(args.only.split(",")) - set(GROUPS):
         parser.error(f"--only: unknown group(s) {sorted(unknown)}; expected some of {list(GROUPS)}")
+    if args.smoke and args.record:
+        parser.error("--smoke measures nothing: it cannot --record")
 
     # NetKet parity and the VMC cases are in double precision: switched on here, never at import.
     jax.config.update("jax_enable_x64", True)
