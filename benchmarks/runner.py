@@ -1,206 +1,262 @@
 """Side-by-side timings of eqx_rbm, NetKet and the bare matrix product.
 
-Every case compiles its candidates first, then times them in rounds (see `benchmarks.timing`)
-and the table reports per-candidate medians and their ratios.
-
-eqx_rbm's models are called through `jax.jit` like NetKet's `apply`: the module is a pytree
-whose leaves are exactly its parameters, so it can be passed to `jax.jit` directly. The extra
-Python cost per call of `equinox.filter_jit` is measured on its own ("per-call overhead").
+What runs is the case table in `benchmarks/cases.py`; what is promised, the target table below.
+Every case compiles its candidates, then times them in alternating rounds (`benchmarks.timing`).
 """
 
-from __future__ import annotations
-
 import argparse
+import datetime
+import importlib.metadata
 import json
+import math
+import os
+import platform
+import re
+import statistics
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import jax
 
-from .cases_local import local_loop_cases, local_state_cases, local_update_cases
-from .cases_models import forward_cases, grad_cases, jacobian_cases, multival_cases
-from .cases_system import call_overhead_cases, compile_cases, import_cases, memory_cases
-from .cases_vmc import vmc_cases
-from .common import Result
-from .plots import plot
-from .report import describe, machine, markdown_table, rows, targets, text_table
-from .timing import Settings
+import eqx_rbm
+
+from .cases import CASES, Case, parse
+from .timing import Candidate, time_alternating
 
 RESULTS = Path(__file__).resolve().parent / "results"
-GROUPS = (
-    "forward",
-    "headline",
-    "complex",
-    "grad",
-    "jacobian",
-    "multival",
-    "local",
-    "vmc",
-    "overhead",
-    "compile",
-    "import",
-    "memory",
+GROUPS = tuple(dict.fromkeys(case.group for case in CASES))
+MAIN, COLUMNS = ("eqx_rbm", "netket", "gemm"), ("netket/eqx_rbm", "eqx_rbm/gemm")
+TARGETS = (  # group, the cases it selects ("": all), ratio column and bound, backend ("any": both)
+    ("vmc", "", "netket/eqx_rbm >= 3", "any"),
+    ("vmc", "", "netket VMC+SR/eqx_rbm >= 3", "any"),
+    ("jacobian", "dtype=float64 N=40 alpha=2 batch=1024", "vmap(grad)/eqx_rbm >= 10", "any"),
+    ("complex", "dtype=complex128", "netket/eqx_rbm >= 2.5", "any"),
+    ("complex", "dtype=complex128", "eqx_rbm/gemm <= 2", "cpu"),
+    ("complex", "dtype=complex64", "netket/eqx_rbm >= 2", "any"),
+    ("grad", "dtype=complex128 N=64", "netket/eqx_rbm >= 2", "any"),
+    ("grad", "dtype=float64 N=64", "netket/eqx_rbm >= 1", "any"),
+    ("forward", "dtype=float64 N=256 alpha=2 batch=4096", "netket/eqx_rbm >= 2.5", "any"),
+    ("forward", "dtype=float64 N=256 alpha=2 batch=4096", "eqx_rbm/gemm <= 1.3", "cpu"),
+    ("forward", "dtype=float32 N=256 alpha=2 batch=4096", "netket/eqx_rbm >= 1.5", "any"),
+    ("multival", "n_classes=8 N=64 alpha=1 batch=4096", "netket/eqx_rbm >= 1.5", "any"),
+    # A GPU is launch-bound on a few chains either way: a CPU promise.
+    ("local", "dtype=float64 N=256 alpha=4", "recompute/eqx_rbm >= 20", "cpu"),
 )
-Plan = list[tuple[str, Callable[[], Iterator[Result]]]]
 
 
-def plan(quick: bool) -> Plan:
-    headline = Settings(min_rounds=15, budget_s=3.0)
-    grid = Settings(min_rounds=5, budget_s=0.6)
-    end_to_end = Settings(min_rounds=7, budget_s=10.0)
-    complex_shape = ([64], [2], [4096])
-    steps: Plan
-    if quick:
-        steps = [
-            (
-                "forward",
-                lambda: forward_cases(["float32", "float64", "complex128"], [256], [2], [4096], headline),
-            ),
-            ("complex", lambda: forward_cases(["complex64", "complex128"], *complex_shape, headline)),
-            ("grad", lambda: grad_cases(["float64", "complex128"], [(64, 2, 4096)], headline)),
-            ("jacobian", lambda: jacobian_cases(["float64"], [(40, 2, 1024)], headline)),
-            ("multival", lambda: multival_cases([8], 64, 1, 4096, headline, gathered=False)),
-            ("local", lambda: local_update_cases(256, 4, [1024], headline)),
-            ("local", lambda: local_loop_cases(256, 4, [1], headline)),
-            ("local", lambda: local_state_cases(["float64", "complex128"], [(40, 2, 128)], headline)),
-            ("vmc", lambda: vmc_cases(["float64", "complex128"], Settings(min_rounds=5, budget_s=5.0))),
-            ("overhead", lambda: call_overhead_cases(headline)),
-        ]
-    else:
-        steps = [
-            (
-                "forward",
-                lambda: forward_cases(
-                    ["float32", "float64", "complex128"], [16, 64, 256], [1, 2, 4], [1, 64, 4096], grid
-                ),
-            ),
-            ("forward", lambda: forward_cases(["float64"], [256], [2], [16, 256, 1024, 16384], grid)),
-            (
-                "headline",
-                lambda: forward_cases(["float32", "float64", "complex128"], [256], [2], [4096], headline),
-            ),
-            ("complex", lambda: forward_cases(["complex64", "complex128"], *complex_shape, headline)),
-            (
-                "grad",
-                lambda: grad_cases(
-                    ["float32", "float64", "complex128"], [(64, 2, 4096), (256, 2, 1024)], headline
-                ),
-            ),
-            (
-                "jacobian",
-                lambda: jacobian_cases(
-                    ["float64", "complex128"], [(40, 2, 1024), (64, 2, 1024), (16, 2, 4096)], headline
-                ),
-            ),
-            ("multival", lambda: multival_cases([2, 4, 8, 16], 64, 1, 4096, headline, gathered=True)),
-            ("local", lambda: local_update_cases(256, 4, [1, 64, 1024], headline)),
-            ("local", lambda: local_loop_cases(256, 4, [1, 64], headline)),
-            (
-                "local",
-                lambda: local_state_cases(
-                    ["float64", "complex128"], [(40, 2, 128), (256, 4, 1), (256, 4, 64)], headline
-                ),
-            ),
-            ("vmc", lambda: vmc_cases(["float64", "complex128"], end_to_end)),
-            ("overhead", lambda: call_overhead_cases(headline)),
-        ]
-    return [*steps, ("compile", compile_cases), ("import", import_cases), ("memory", memory_cases)]
+@dataclass
+class Result:
+    group: str
+    title: str
+    case: str
+    params: dict[str, Any]
+    median_s: dict[str, float]
+    rounds: int
+    unit: str
+    notes: str
+    columns: tuple[str, ...]  # ratio columns besides COLUMNS
+    plot: bool
+    ratios: dict[str, float | None]
 
 
-def run(quick: bool, only: set[str] | None) -> list[Result]:
-    results: list[Result] = []
-    for name, cases in plan(quick):
-        if only is not None and name not in only:
-            continue
-        for result in cases():
-            # Cases measured twice (the grid's headline and complex cases, again with more
-            # rounds): keep the later one.
-            results = [r for r in results if not (r.group == result.group and r.case == result.case)]
-            results.append(result)
-            print(
-                f"  {result.group:24s} {result.case:48s} {rows([result])[0][5]:>8s}",
-                file=sys.stderr,
-                flush=True,
-            )
-    return results
+def ratio(times: dict[str, float], column: str) -> float | None:
+    """Column "a/b" of the candidates' times, where a side may be a sum "x + y"; None if one is missing."""
+    top, bottom = (sum(times.get(name, math.nan) for name in side.split(" + ")) for side in column.split("/"))
+    return top / bottom if bottom and math.isfinite(top / bottom) else None
 
 
-def _recorded(path: Path) -> list[dict[str, Any]]:
-    """The results of the recorded run for this backend, if any, read before they are replaced."""
-    try:
-        return json.loads(path.read_text())["results"]
-    except (OSError, ValueError, KeyError):
+def plan(quick: bool, only: set[str], smoke: bool) -> list[tuple[Case, dict[str, Any]]]:
+    """The cases to run, once each: where entries share a case, the one in --quick wins."""
+    chosen: dict[tuple[str, str], tuple[Case, dict[str, Any]]] = {}
+    for case in CASES:
+        for params in case.expand(smoke) if case.group in only and (case.quick or not quick) else []:
+            key = (case.measure.title, case.name(params))
+            if key not in chosen or case.quick:
+                chosen[key] = (case, params)
+    return list(chosen.values())
+
+
+def run(case: Case, params: dict[str, Any], smoke: bool) -> Result:
+    m = case.measure
+    medians, rounds = m.fn(**params), params.get("repeats", 1)
+    if all(isinstance(c, Candidate) for c in medians.values()):  # else measured by the function itself
+        medians, rounds = time_alternating(medians, *((1, 0.0) if smoke else case.timing))
+    ratios = {c: ratio(medians, c) for c in (*COLUMNS, *m.ratios)}
+    row = (case.group, m.title, case.name(params), params, medians, rounds, m.unit, m.notes, m.ratios)
+    return Result(*row, case.quick or case.plot, ratios)
+
+
+def machine(backend: str) -> dict[str, Any]:
+    """Where the numbers come from: CPU, accelerator, versions and date."""
+    cpuinfo = Path("/proc/cpuinfo")
+    cpus = re.findall(r"model name\s*:\s*(.*)", cpuinfo.read_text()) if cpuinfo.exists() else []
+    devices = jax.devices(backend)
+    return {
+        **{"cpu": cpus[0] if cpus else platform.machine(), "cores": os.cpu_count(), "backend": backend},
+        **{"device": devices[0].device_kind, "devices": [str(d) for d in devices]},
+        **{
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "eqx_rbm": eqx_rbm.__version__,
+        },
+        **{name: importlib.metadata.version(name) for name in ("jax", "equinox", "netket")},
+        "date_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    if unit == "bytes":
+        return f"{value / 2**20:.1f} MiB"
+    scale, suffix = next((s, u) for s, u in ((1, "s"), (1e-3, "ms"), (1e-6, "us")) if value >= s or u == "us")
+    return f"{value / scale:.2f} {suffix}"
+
+
+def markdown(results: list[Result], info: dict[str, Any], goals: list[str]) -> str:
+    """The table, aligned to read as text too, its notes and the targets."""
+    rows = [["group", "case", *MAIN, *COLUMNS, "other", "rounds"]]
+    for r in results:
+        other = [f"{k}: {_value(v, r.unit)}" for k, v in r.median_s.items() if k not in MAIN]
+        other += [f"{c}: {r.ratios[c]:.2f}x" for c in r.columns if r.ratios[c] is not None]
+        ratios = [f"{r.ratios[c]:.2f}x" if r.ratios[c] is not None else "-" for c in COLUMNS]
+        rows.append([r.title, r.case, *(_value(r.median_s.get(k), r.unit) for k in MAIN), *ratios])
+        rows[-1] += ["; ".join(other), str(r.rounds)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    rows.insert(1, ["-" * w for w in widths])
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in rows]
+    notes = list(dict.fromkeys(f"- {r.title}: {r.notes}" for r in results if r.notes))
+    machine = "; ".join(f"{k} {v}" for k, v in info.items() if k != "devices")
+    sections = [["", "Notes:", "", *notes] * bool(notes), ["", "Targets:", "", *goals] * bool(goals)]
+    return "\n".join([f"Machine: {machine}.", "", *lines, *sections[0], *sections[1]]) + "\n"
+
+
+def targets(results: list[Result], backend: str, before: list[dict[str, Any]]) -> list[str]:
+    """Every target row checked on each result it selects, then the comparison with the recorded run."""
+    out = []
+    for group, selector, promise, on in TARGETS:
+        column, op, bound = promise.rsplit(" ", 2)
+        for r in results:
+            chosen = r.group == group and all(r.params.get(k) in v for k, v in parse(selector).items())
+            if on in ("any", backend) and chosen and (value := ratio(r.median_s, column)) is not None:
+                met = value >= float(bound) if op == ">=" else value <= float(bound)
+                out.append(f"- {'met' if met else 'NOT met'}: {r.title} {r.case}: {value:.2f}x ({promise})")
+    return out + vs_recorded(results, before)
+
+
+def vs_recorded(results: list[Result], before: list[dict[str, Any]]) -> list[str]:
+    """Real-dtype timed rows against the recorded run, matched by title and case (rows it lacks are
+    skipped). Relative to a reference run alongside, the bare GEMM else NetKet, so that a busier
+    machine does not read as a slower library; the median over rows, now over then, at most 1.1."""
+    then = {(r.get("title", r.get("group")), r.get("case")): r.get("median_s") or {} for r in before}
+    relative = lambda times: ratio(times, "eqx_rbm/gemm") or ratio(times, "eqx_rbm/netket")  # noqa: E731
+    changes = []
+    for r in results:
+        old, now = relative(then.get((r.title, r.case), {})), relative(r.median_s)
+        runtime = r.unit == "time" and r.group not in ("compile", "import")
+        if runtime and r.params.get("dtype") in ("float32", "float64") and old and now:
+            changes.append((now / old, f"{r.title} {r.case}"))
+    if not changes:
         return []
+    median, (worst, where) = statistics.median(c for c, _ in changes), max(changes)
+    return [
+        f"- {'met' if median <= 1.1 else 'NOT met'}: real-dtype rows against the recorded run (eqx_rbm over "
+        f"the GEMM or NetKet, now over then): median {median:.2f}x of {len(changes)} rows, slowest {where} "
+        f"at {worst:.2f}x (<= 1.1)"
+    ]
+
+
+def plot(results: list[Result], info: dict[str, Any], path: Path) -> bool:
+    """Horizontal bars of NetKet's time over eqx_rbm's per headline case, log scale, a line at 1x."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    timed = [r for r in results if r.unit == "time" and r.ratios["netket/eqx_rbm"]]
+    shown = list(reversed([r for r in timed if r.plot] or timed))  # barh draws bottom up
+    values = [r.ratios["netket/eqx_rbm"] or math.nan for r in shown]
+    if not shown:
+        return False
+    fig, ax = plt.subplots(figsize=(9, 0.3 * len(shown) + 1.4))
+    ax.barh([f"{r.title}: {r.case}" for r in shown], values, color=["C2" if v >= 1 else "C1" for v in values])
+    for y, v in enumerate(values):
+        ax.annotate(f"{v:.2f}x", (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.margins(x=0.12)  # room for the labels
+    ax.set(xscale="log", xlabel="NetKet's time / eqx_rbm's time (> 1: eqx_rbm is faster)")
+    device = f"{info['cpu']}, {info['cores']} cores" if info["backend"] == "cpu" else info["device"]
+    title = f"eqx_rbm {info['eqx_rbm']} against NetKet {info['netket']}, {info['backend'].upper()}: {device}"
+    ax.set_title(f"{title}\njax {info['jax']}, {info['date_utc']}", fontsize=10)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
-    doc = __doc__ or ""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=doc.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the headline cases only (a few minutes)")
-    parser.add_argument("--only", default=None, help=f"comma-separated subset of: {', '.join(GROUPS)}")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the headline cases only (minutes)")
     parser.add_argument(
-        "--backend",
-        choices=["cpu", "gpu"],
-        default=None,
-        help="where to run (default: JAX's default backend); names the recorded files",
+        "--only", default=",".join(GROUPS), help=f"comma-separated, among {', '.join(GROUPS)}"
     )
+    parser.add_argument("--backend", choices=["cpu", "gpu"], help="default: JAX's; names the recorded files")
     parser.add_argument(
-        "--record",
-        action="store_true",
-        help="write benchmarks/results/<backend>.{md,json,png}, the recorded run of this backend",
+        "--record", action="store_true", help="write benchmarks/results/<backend>.{md,json,png}"
     )
-    parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
-    parser.add_argument("--markdown", type=Path, default=None, help="write the table as Markdown here")
+    parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument(
-        "--plot",
-        type=Path,
-        default=None,
-        help="throughput plot (PNG; default: beside --markdown, if matplotlib)",
+        "--markdown", type=Path, help="write the table as Markdown here, and the plot beside it"
     )
+    parser.add_argument("--plot", type=Path, help="write the plot here (PNG, with matplotlib)")
+    # Tiny sizes, one round per case and no targets: whether every case runs (CI), not how fast.
+    parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    only = set(args.only.split(",")) if args.only else None
-    if only is not None and not only <= set(GROUPS):
-        parser.error(
-            f"--only: unknown case group(s) {sorted(only - set(GROUPS))}; expected some of {list(GROUPS)}"
-        )
+    if unknown := set(args.only.split(",")) - set(GROUPS):
+        parser.error(f"--only: unknown group(s) {sorted(unknown)}; expected some of {list(GROUPS)}")
+    if args.smoke and args.record:
+        parser.error("--smoke measures nothing: it cannot --record")
 
-    backend = args.backend or jax.default_backend()
-    if backend != "cpu":
-        backend = "gpu"  # JAX names it cuda or rocm; the recorded files say gpu
+    # NetKet parity and the VMC cases are in double precision: switched on here, never at import.
+    jax.config.update("jax_enable_x64", True)
+    backend = "cpu" if (args.backend or jax.default_backend()) == "cpu" else "gpu"  # JAX says cuda or rocm
     try:
-        device = jax.devices(backend)[0]
+        jax.config.update("jax_default_device", jax.devices(backend)[0])  # every computation, NetKet's too
     except RuntimeError as error:
         parser.error(f"--backend {backend}: JAX has no such device here ({error}); use --backend cpu")
-    # Every computation below, NetKet's included, then runs on that device.
-    jax.config.update("jax_default_device", device)
     if args.record:
-        args.json = args.json or RESULTS / f"{backend}.json"
-        args.markdown = args.markdown or RESULTS / f"{backend}.md"
-    recorded = _recorded(RESULTS / f"{backend}.json")
-
-    info = machine(backend)
-    print(describe(info), file=sys.stderr)
-    results = run(args.quick, only)
-    goals = targets(results, recorded)
-    print()
-    print(f"Machine: {describe(info)}")
-    print(text_table(results))
-    if goals:
-        print()
-        print("\n".join(goals))
-    if args.json:
-        records = [{**asdict(r), "vs_netket": r.vs_netket, "vs_gemm": r.vs_gemm} for r in results]
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps({"machine": info, "results": records, "targets": goals}, indent=2) + "\n"
+        args.json, args.markdown = (
+            args.json or RESULTS / f"{backend}.json",
+            args.markdown or RESULTS / f"{backend}.md",
         )
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(markdown_table(results, info, goals))
+    try:  # the recorded run, read before it is replaced; unreadable means none
+        before = [
+            r for r in json.loads((RESULTS / f"{backend}.json").read_text())["results"] if isinstance(r, dict)
+        ]
+    except (OSError, ValueError, KeyError, TypeError):
+        before = []
+
+    info, results = machine(backend), []
+    print(f"{info['cpu']}; backend {backend}: {info['device']}", file=sys.stderr)
+    for case, params in plan(args.quick, set(args.only.split(",")), args.smoke):
+        results.append(r := run(case, params, args.smoke))
+        print(f"  {r.title:24s} {r.case:48s} {_value(r.median_s.get('eqx_rbm'), r.unit)}", file=sys.stderr)
+    goals = [] if args.smoke else targets(results, backend, before)
+    table = markdown(results, info, goals)
+    print(table)
+    document = {"machine": info, "results": [asdict(r) for r in results], "targets": goals}
+    for path, text in ((args.json, json.dumps(document, indent=2) + "\n"), (args.markdown, table)):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
     plot_path = args.plot or (args.markdown.with_suffix(".png") if args.markdown else None)
-    if plot_path is not None and not plot(results, plot_path):
-        print("(no plot: matplotlib is not installed or no forward batch series was run)", file=sys.stderr)
+    if plot_path is not None and not plot(results, info, plot_path):
+        print("(no plot: matplotlib is not installed or no case was timed against NetKet)", file=sys.stderr)
     return 0

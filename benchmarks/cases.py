@@ -1,0 +1,258 @@
+"""The case table and its candidate functions: adding a case is one row of `CASES`, and a candidate
+function (`@measures`) when none fits. "eqx_rbm", "netket" and "gemm" (the bare x @ W, what any exact
+forward pays) have columns of their own; other candidates go to the last."""
+
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+import eqx_rbm
+
+from .timing import Candidate, Measure, measures
+from .vmc import sample, vmc
+
+EQX, NETKET, GEMM = "eqx_rbm", "netket", "gemm"
+
+
+def three(dtype: str, N: int, alpha: int, batch: int) -> dict[str, tuple[Any, tuple]]:
+    """eqx_rbm's RBM forward, NetKet's and the bare product, as (function, arguments)."""
+    import netket as nk  # heavy: only when timing it
+
+    key, spins = jax.random.key(0), jnp.array([-1.0, 1.0], jnp.finfo(dtype).dtype)  # real for complex too
+    x = jax.random.choice(jax.random.key(1), spins, (batch, N))
+    reference = nk.models.RBM(alpha=alpha, param_dtype=jnp.dtype(dtype))
+    model = eqx_rbm.RBM(N, alpha=alpha, param_dtype=jnp.dtype(dtype), key=key)
+    ours, theirs = (lambda m, x: m(x), (model, x)), (reference.apply, (reference.init(key, x[:1]), x))
+    return {EQX: ours, NETKET: theirs, GEMM: (lambda x, w: x.astype(w.dtype) @ w, (x, model.kernel))}
+
+
+def jitted(pairs: dict[str, tuple[Any, tuple]]) -> dict[str, Candidate]:
+    # A module's leaves are exactly its arrays, so plain jax.jit takes it as an argument.
+    return {name: Candidate(jax.jit(f), args) for name, (f, args) in pairs.items()}
+
+
+@measures("RBM forward")
+def forward(**shape: Any) -> dict[str, Candidate]:
+    return jitted(three(**shape))
+
+
+@measures("grad of mean log psi", notes="gemm: the forward product only; complex: holomorphic, as NetKet's")
+def grad(dtype: str, **shape: Any) -> dict[str, Candidate]:
+    def mean(f):
+        return jax.grad(lambda p, x: jnp.mean(f(p, x)), holomorphic=dtype.startswith("complex"))
+
+    return jitted({k: (f if k == GEMM else mean(f), a) for k, (f, a) in three(dtype, **shape).items()})
+
+
+@measures(
+    "per-sample jacobian",
+    ratios=("vmap(grad)/eqx_rbm", "kernel via vmap(grad)/kernel"),
+    notes="eqx_rbm: closed-form log_derivatives; netket, vmap(grad): vmap(grad) of apply, of the module; "
+    "flat: jacobian(...).flat(); kernel: the centred n x n kernel; gemm: the forward product",
+)
+def jacobian(dtype: str, **shape: Any) -> dict[str, Candidate]:
+    pairs = three(dtype, **shape)
+    (ours, on_model), (apply, on_params) = pairs[EQX], pairs[NETKET]
+
+    def per_sample(f):
+        return jax.vmap(jax.grad(f, holomorphic=dtype.startswith("complex")), in_axes=(None, 0))
+
+    def dense_kernel(m, x):
+        y = jax.vmap(lambda tree: ravel_pytree(tree)[0])(per_sample(ours)(m, x))
+        y = y - jnp.mean(y, axis=0)
+        return y @ y.conj().T
+
+    return jitted(
+        {
+            EQX: (eqx_rbm.log_derivatives, on_model),
+            NETKET: (per_sample(apply), on_params),
+            GEMM: pairs[GEMM],
+            "vmap(grad)": (per_sample(ours), on_model),
+            "flat": (lambda m, x: eqx_rbm.jacobian(m, x).flat(), on_model),
+            "kernel": (lambda m, x: eqx_rbm.jacobian(m, x, centred=True).kernel(), on_model),
+            "kernel via vmap(grad)": (dense_kernel, on_model),
+        }
+    )
+
+
+@measures("RBMMultiVal forward", notes="gemm: the one-hot features times the kernel")
+def multival(dtype: str, n_classes: int, N: int, alpha: int, batch: int) -> dict[str, Candidate]:
+    import netket as nk
+
+    x, key = jax.random.randint(jax.random.key(1), (batch, N), 0, n_classes).astype(dtype), jax.random.key(0)
+    model = eqx_rbm.RBMMultiVal(N, n_classes, alpha=alpha, param_dtype=jnp.dtype(dtype), key=key)
+    reference = nk.models.RBMMultiVal(n_classes=n_classes, alpha=alpha, param_dtype=jnp.dtype(dtype))
+    features = jnp.zeros((batch, model.n_features), dtype)
+    theirs = (reference.apply, (reference.init(key, x[:1]), x))
+    return jitted(
+        {EQX: (lambda m, x: m(x), (model, x)), NETKET: theirs, GEMM: (jnp.matmul, (features, model.kernel))}
+    )
+
+
+@measures(
+    "local update",
+    ratios=("recompute/eqx_rbm",),
+    notes="eqx_rbm: eqx_rbm.propose, one flip per chain; recompute: log psi of the proposal; activations: "
+    "the activation of every hidden unit of the proposal, what any exact update pays",
+)
+def local_move(chains: int, **shape: Any) -> dict[str, Candidate]:
+    model, x = three(batch=chains, **shape)[EQX][1]
+    sites = jax.random.randint(jax.random.key(2), (x.shape[0], 1), 0, x.shape[1])
+    args = (model, eqx_rbm.local_state(model, x), sites, -jnp.take_along_axis(x, sites, axis=-1))
+    proposed = eqx_rbm.propose(*args)[1]
+    return jitted(
+        {
+            EQX: (lambda *a: eqx_rbm.propose(*a)[0], args),
+            "recompute": (lambda m, x: m(x), (model, proposed.x)),
+            GEMM: (lambda x, w: x @ w, (proposed.x, model.kernel)),
+            "activations": (lambda t: jnp.sum(model.activation(t), axis=-1), (proposed.theta,)),
+        }
+    )
+
+
+@measures(
+    "local update loop",
+    ratios=("recompute/eqx_rbm",),
+    notes="time per flip of 4 Metropolis sweeps jitted as a whole; eqx_rbm: eqx_rbm.metropolis once the "
+    "library has it, else a scan of local_state, propose and accept; recompute: log psi of each flip",
+)
+def local_loop(chains: int, n_sweeps: int = 4, **shape: Any) -> dict[str, Candidate]:
+    model, x = three(batch=chains, **shape)[EQX][1]
+    steps = n_sweeps * x.shape[-1]
+
+    def recompute(m, x, key):  # every flip accepted: the acceptance test costs next to nothing
+        def flip(x, site):
+            x = jnp.where(jnp.arange(x.shape[-1]) == site, -x, x)
+            return x, m(x)
+
+        return jax.lax.scan(flip, x, jax.random.randint(key, (steps, x.shape[0], 1), 0, x.shape[-1]))[1]
+
+    def cached(scan):
+        return lambda m, x, k: sample(m, eqx_rbm.local_state(m, x), k, n_sweeps, scan=scan)[0]
+
+    candidates = {EQX: cached(False), "recompute": recompute}
+    if hasattr(eqx_rbm, "metropolis"):  # EQX is then the library's sampler: the scan stays beside it
+        candidates["propose/accept scan"] = cached(True)
+    return {
+        name: Candidate(jax.jit(f), (model, x, jax.random.key(2)), steps) for name, f in candidates.items()
+    }
+
+
+@measures(
+    "per-call overhead",
+    ratios=("eqx.filter_jit/eqx_rbm",),
+    notes="eqx_rbm: the module passed to jax.jit, the fastest way to call it one batch at a time; "
+    "eqx.filter_jit: the same, plus filtering the module's pytree on every call; looped: 100 forwards in "
+    "one jitted lax.map, time per forward, fastest of all where calls can be batched",
+)
+def overhead(loop: int = 100, **shape: Any) -> dict[str, Candidate]:
+    pairs = three(**shape)
+    model, x = pairs[EQX][1]
+    xs = jnp.broadcast_to(x, (loop, *x.shape))
+    looped = Candidate(jax.jit(lambda m, xs: jax.lax.map(m, xs)), (model, xs), calls=loop)
+    return {
+        **jitted(pairs),
+        "eqx.filter_jit": Candidate(eqx.filter_jit(pairs[EQX][0]), (model, x)),
+        "looped": looped,
+    }
+
+
+@measures("first-call compile time", notes="trace, lower, compile and run of a fresh jax.jit of each forward")
+def compile_time(repeats: int, **shape: Any) -> dict[str, float]:
+    def first_call(f, args):
+        start = time.perf_counter()
+        jax.block_until_ready(jax.jit(lambda *a: f(*a))(*args))  # a new function defeats the caches
+        return time.perf_counter() - start
+
+    return {
+        name: statistics.median(first_call(*p) for _ in range(repeats)) for name, p in three(**shape).items()
+    }
+
+
+@measures("import time", notes="a fresh interpreter; eqx_rbm includes jax and equinox, netket jax and flax")
+def import_time(repeats: int) -> dict[str, float]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]), *sys.path]))
+
+    def seconds(module: str) -> float:
+        code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+        run = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
+        return float(run.stdout.split()[-1])
+
+    modules = {"jax": "jax", "equinox": "equinox", EQX: "eqx_rbm", NETKET: "netket"}
+    return {name: statistics.median(seconds(m) for _ in range(repeats)) for name, m in modules.items()}
+
+
+@measures("peak memory", unit="bytes", notes="XLA's temporary and output buffers planned for the forward")
+def memory(**shape: Any) -> dict[str, float]:
+    def planned(f, args):
+        plan = jax.jit(f).lower(*args).compile().memory_analysis()
+        return float(plan.temp_size_in_bytes + plan.output_size_in_bytes) if plan else float("nan")
+
+    return {name: planned(*p) for name, p in three(**shape).items()}
+
+
+# --smoke: tiny sizes and one round, whether every case runs; cases that collapse into one run once.
+SMOKE = {"N": 12, "L": 12, "alpha": 1, "batch": 32, "samples": 64, "chains": 16, "n_classes": 3, "repeats": 1}
+
+
+def parse(spec: str) -> dict[str, list[Any]]:
+    """ "dtype=float32,float64 N=64" -> {"dtype": ["float32", "float64"], "N": [64]}."""
+    pairs = (word.split("=") for word in spec.split())
+    return {key: [int(v) if v.isdigit() else v for v in values.split(",")] for key, values in pairs}
+
+
+@dataclass(frozen=True)
+class Case:
+    group: str  # what --only selects
+    measure: Measure  # the candidate function
+    params: str  # "dtype=float32,float64 N=64": a list is a series, one case per combination
+    quick: bool = False  # in --quick, and in the plot
+    timing: tuple[int, float] = (15, 3.0)  # (at least rounds, time budget in seconds)
+    plot: bool = False  # in the plot although not in --quick
+
+    def expand(self, smoke: bool) -> list[dict[str, Any]]:
+        series = parse(self.params)
+        cases = [dict(zip(series, values, strict=True)) for values in itertools.product(*series.values())]
+        return [{k: min(v, SMOKE.get(k, v)) for k, v in p.items()} for p in cases] if smoke else cases
+
+    def name(self, params: dict[str, Any]) -> str:
+        return " ".join(str(v) if k == "dtype" else f"{k}={v}" for k, v in params.items())
+
+
+F, C, GRID = "float32,float64,complex128", "float64,complex128", (5, 0.6)
+CASES = (
+    Case("forward", forward, f"dtype={F} N=16,64,256 alpha=1,2,4 batch=1,64,4096", timing=GRID),
+    Case("forward", forward, "dtype=float64 N=256 alpha=2 batch=16,256,1024,16384", timing=GRID),
+    Case("forward", forward, f"dtype={F} N=256 alpha=2 batch=4096", quick=True),
+    Case("complex", forward, "dtype=complex64,complex128 N=64 alpha=2 batch=4096", quick=True),
+    Case("grad", grad, f"dtype={F} N=64 alpha=2 batch=4096", quick=True),
+    Case("grad", grad, f"dtype={F} N=256 alpha=2 batch=1024"),
+    Case("jacobian", jacobian, "dtype=float64 N=40 alpha=2 batch=1024", quick=True),
+    Case("jacobian", jacobian, f"dtype={C} N=40,64 alpha=2 batch=1024"),
+    Case("jacobian", jacobian, f"dtype={C} N=16 alpha=2 batch=4096"),
+    Case("multival", multival, "dtype=float64 n_classes=8 N=64 alpha=1 batch=4096", quick=True),
+    Case("multival", multival, "dtype=float64 n_classes=2,4,16 N=64 alpha=1 batch=4096"),
+    Case("local", local_move, "dtype=float64 N=256 alpha=4 chains=1024", quick=True),
+    Case("local", local_move, "dtype=float64 N=256 alpha=4 chains=1,64"),
+    Case("local", local_loop, f"dtype={C} N=40 alpha=2 chains=128", quick=True),
+    Case("local", local_loop, f"dtype={C} N=256 alpha=4 chains=1,64"),
+    Case("vmc", vmc, f"dtype={C} L=40 alpha=2 samples=1024 chains=128", quick=True, timing=(5, 10.0)),
+    Case("vmc", vmc, f"dtype={C} L=100 alpha=4 samples=4096 chains=1024", timing=(3, 10.0), plot=True),
+    Case("overhead", overhead, "dtype=float64 N=16 alpha=1 batch=1", quick=True),
+    Case("compile", compile_time, "dtype=float64 N=64 alpha=2 batch=64 repeats=3", quick=True),
+    Case("import", import_time, "repeats=3", quick=True),
+    Case("memory", memory, "dtype=float64 N=256 alpha=4 batch=16384", quick=True),
+)

@@ -1,0 +1,150 @@
+"""One variational Monte Carlo iteration on the transverse-field Ising chain, eqx_rbm's and NetKet's.
+
+H = -sum_i s^z_i s^z_(i+1) - h sum_i s^x_i on a periodic chain of L spins, an RBM, one sample per
+sweep of L single-flip Metropolis proposals after a few discarded sweeps, and a stochastic
+reconfiguration (SR) step with a fixed diagonal shift and plain SGD. eqx_rbm's step is written here
+from the library's public API (docs/derivatives.md); NetKet's is `nk.driver.VMC_SR`.
+"""
+
+import functools
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+import eqx_rbm
+
+from .timing import Candidate, measures
+
+FIELD, SHIFT, LEARNING_RATE, BURN_IN = 1.0, 1e-2, 0.05, 4
+
+
+def sample(model, state, key, n_sweeps, *, scan=False):
+    """(samples, state), one sample per sweep of n_sites single flips: `eqx_rbm.metropolis` once the
+    library has it (unless `scan`), else a scan of `eqx_rbm.propose` and `eqx_rbm.accept`."""
+    if hasattr(eqx_rbm, "metropolis") and not scan:
+        samples, state, _ = eqx_rbm.metropolis(model, state, key, n_sweeps=n_sweeps)
+        return samples, state
+    n_chains, n_sites = state.x.shape
+
+    def flip(state, inputs):
+        site, log_u = inputs
+        delta, proposed = eqx_rbm.propose(model, state, site, -jnp.take_along_axis(state.x, site, axis=-1))
+        return eqx_rbm.accept(state, proposed, log_u < 2 * delta.real), None  # |psi'|^2 / |psi|^2
+
+    def sweep(state, key):  # random numbers drawn a sweep at a time: memory stays O(n_sites n_chains)
+        k_site, k_accept = jax.random.split(key)
+        sites = jax.random.randint(k_site, (n_sites, n_chains, 1), 0, n_sites)
+        log_u = jnp.log(jax.random.uniform(k_accept, (n_sites, n_chains)))
+        state = jax.lax.scan(flip, state, (sites, log_u))[0]
+        return state, state.x
+
+    state, samples = jax.lax.scan(sweep, state, jax.random.split(key, n_sweeps))
+    return samples, state
+
+
+@functools.partial(jax.jit, static_argnames="per_chain")
+def draw(model, chains, key, per_chain):
+    """The chains after the iteration, and its samples (per_chain * n_chains, L)."""
+    history, state = sample(model, eqx_rbm.local_state(model, chains), key, BURN_IN + per_chain)
+    return state.x, history[BURN_IN:].reshape(-1, chains.shape[-1])
+
+
+@jax.jit
+def local_energies(model, x):
+    """E_loc(x) = -sum_i x_i x_(i+1) - h sum_i psi(x with spin i flipped) / psi(x)."""
+    flips = jnp.exp(eqx_rbm.site_log_ratios(model, eqx_rbm.local_state(model, x), -x))
+    return -jnp.sum(x * jnp.roll(x, -1, axis=-1), axis=-1) - FIELD * jnp.sum(flips, axis=-1)
+
+
+# The SR direction Y^H (Y Y^H + n shift)^-1 (E - mean E) as three programs, not one: on CPU, LAPACK's
+# Cholesky ran about three times slower inside one XLA program with the kernel's products.
+sr_kernel = jax.jit(
+    lambda m, x, shift: eqx_rbm.jacobian(m, x, centred=True).kernel() + len(x) * shift * jnp.eye(len(x))
+)
+sr_product = jax.jit(lambda m, x, weights: eqx_rbm.jacobian(m, x, centred=True).rmatvec(weights))
+sgd = jax.jit(lambda m, direction: jax.tree.map(lambda p, d: p - LEARNING_RATE * d, m, direction))
+
+
+@jax.jit
+def sr_solve(kernel, e_loc):
+    factor = jax.scipy.linalg.cho_factor(kernel, lower=True)  # Hermitian positive definite
+    return jax.scipy.linalg.cho_solve(factor, (e_loc - jnp.mean(e_loc)).astype(kernel.dtype))
+
+
+def sr_direction(model, x, e_loc, shift):
+    return sr_product(model, x, sr_solve(sr_kernel(model, x, shift), e_loc))
+
+
+def step(model, chains, key, shift, per_chain):
+    """One iteration: the new model and chains, and the energy estimate."""
+    chains, x = draw(model, chains, key, per_chain)
+    e_loc = local_energies(model, x)
+    return sgd(model, sr_direction(model, x, e_loc, shift)), chains, jnp.mean(e_loc).real
+
+
+def netket_driver(
+    hamiltonian: Any, dtype: Any, alpha: int, samples: int, chains: int, cg: bool = False
+) -> Any:
+    import netket as nk  # heavy: only when timing it
+
+    sampler = nk.sampler.MetropolisLocal(hamiltonian.hilbert, n_chains=chains)
+    model, optimiser = nk.models.RBM(alpha=alpha, param_dtype=dtype), nk.optimizer.Sgd(LEARNING_RATE)
+    state = nk.vqs.MCState(
+        sampler, model, n_samples=samples, n_discard_per_chain=BURN_IN, seed=0, sampler_seed=1
+    )
+    if not cg:
+        return nk.driver.VMC_SR(hamiltonian, optimiser, diag_shift=SHIFT, variational_state=state)
+    sr = nk.optimizer.SR(diag_shift=SHIFT, holomorphic=jnp.issubdtype(dtype, jnp.complexfloating) or None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its advice to use VMC_SR instead, the main candidate
+        return nk.driver.VMC(hamiltonian, optimiser, variational_state=state, preconditioner=sr)
+
+
+def _iteration(driver: Any) -> Any:
+    driver.run(1, show_progress=False)
+    return driver.state.parameters
+
+
+@measures(
+    "VMC iteration",
+    ratios=(
+        "netket VMC+SR/eqx_rbm",
+        "netket sample/eqx_rbm sample",
+        "netket local energies/eqx_rbm local energies",
+        "netket energy and SR/eqx_rbm local energies + eqx_rbm SR",
+    ),
+    notes="TFIM chain, h=1; one sweep of L flips per sample, 4 discarded sweeps, SR shift 1e-2, SGD 0.05. "
+    "eqx_rbm: benchmarks/vmc.py's step (Metropolis through the local-update API, site_log_ratios, "
+    "Cholesky on the jacobian kernel, rmatvec). netket: VMC_SR.run(1) (exact SR, its automatic form); "
+    "VMC+SR: VMC with nk.optimizer.SR (conjugate gradients). NetKet's phases through its public API: "
+    "MCState.sample, MCState.local_estimators, and VMC_SR.compute_loss_and_update on drawn samples "
+    "(local energies and SR together: NetKet has no public entry point for the SR solve alone)",
+)
+def vmc(dtype: str, L: int, alpha: int, samples: int, chains: int) -> dict[str, Candidate]:
+    import netket as nk
+
+    k_model, k_chains, key = jax.random.split(jax.random.key(0), 3)
+    model = eqx_rbm.RBM(L, alpha=alpha, param_dtype=jnp.dtype(dtype), key=k_model)
+    x, shift = jax.random.choice(k_chains, jnp.array([-1.0, 1.0]), (chains, L)), jnp.asarray(SHIFT)
+    drawn, per_chain = draw(model, x, key, samples // chains)[1], samples // chains
+    # NetKet's Ising is -h sum s^x + J sum s^z s^z: J = -1 is the ferromagnetic chain above.
+    graph = nk.graph.Chain(L, pbc=True)
+    hamiltonian = nk.operator.IsingJax(nk.hilbert.Spin(0.5, N=L), graph, h=FIELD, J=-1.0)
+    drivers = [
+        netket_driver(hamiltonian, jnp.dtype(dtype), alpha, samples, chains, cg)
+        for cg in (False, True, False)
+    ]
+    drivers[2].state.sample()  # the phases' own: an iteration's parameter update would discard the samples
+    return {
+        "eqx_rbm": Candidate(step, (model, x, key, shift, per_chain)),
+        "eqx_rbm sample": Candidate(draw, (model, x, key, per_chain)),
+        "eqx_rbm local energies": Candidate(local_energies, (model, drawn)),
+        "eqx_rbm SR": Candidate(sr_direction, (model, drawn, local_energies(model, drawn), shift)),
+        "netket": Candidate(_iteration, (drivers[0],)),
+        "netket VMC+SR": Candidate(_iteration, (drivers[1],)),
+        "netket sample": Candidate(drivers[2].state.sample),
+        "netket local energies": Candidate(drivers[2].state.local_estimators, (hamiltonian,)),
+        "netket energy and SR": Candidate(drivers[2].compute_loss_and_update),
+    }
