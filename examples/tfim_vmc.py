@@ -33,6 +33,7 @@ error of about 2.4e-4 (the target is 1e-3), in 1.5 minutes on two CPU cores (up 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -45,6 +46,11 @@ import optax
 from rich.progress import Progress
 
 import eqx_rbm
+
+# The examples are scripts, not a package: their shared helpers sit next to them.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _physics import free_fermion_energy
+from _vmc import save_plot, sr_direction
 
 jax.config.update("jax_enable_x64", True)
 
@@ -85,18 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # --------------------------------------------------------------------------- exact references
 
 
-def free_fermion_energy(n_spins: int, field: float, coupling: float) -> float:
-    """Ground-state energy of the periodic TFIM chain from its Jordan-Wigner solution.
-
-    The ground state has even parity prod_i s^x_i = +1, where the fermions obey antiperiodic
-    boundary conditions: k = (2n + 1) pi / L for n = 0, ..., L - 1.
-    """
-    k = (2 * np.arange(n_spins) + 1) * np.pi / n_spins
-    return float(-np.sum(np.sqrt(coupling**2 + field**2 - 2 * coupling * field * np.cos(k))))
-
-
 def dense_ed_energy(n_spins: int, field: float, coupling: float) -> float:
-    """Exact diagonalisation (dense, small chains only), used to validate the formula above."""
+    """Exact diagonalisation (dense, small chains only), used to validate `free_fermion_energy`."""
     bits = (np.arange(2**n_spins)[:, None] >> np.arange(n_spins)) & 1
     spins = 1 - 2 * bits
     diagonal = -coupling * np.sum(spins * np.roll(spins, -1, axis=1), axis=1)
@@ -136,44 +132,6 @@ def local_energies(model, samples, field: float, coupling: float) -> jax.Array:
     delta = eqx_rbm.site_log_ratios(model, state, -samples)
     ising = -coupling * jnp.sum(samples * jnp.roll(samples, -1, axis=-1), axis=-1)
     return ising - field * jnp.sum(jnp.exp(delta), axis=-1)
-
-
-# --------------------------------------------------------------------------- SR step
-
-
-def sr_direction(model, samples, e_loc, diag_shift):
-    """Solves (S + shift) delta = F, S = Y^H Y / n, F = Y^H (E_loc - mean E_loc) / n.
-
-    Y holds the centred log-derivatives O = d log psi / d params of the n samples (holomorphic
-    for complex parameters). With fewer samples than parameters, the push-through identity
-    (Y^H Y + n shift)^-1 Y^H = Y^H (Y Y^H + n shift)^-1 moves the solve into sample space: the
-    n x n kernel Y Y^H and the product Y^H w come in closed form from `eqx_rbm.jacobian`,
-    without ever forming the (n, n_params) matrix.
-
-    The kernel, the solve and the product are compiled as three programs: on CPU, LAPACK's
-    Cholesky factorisation ran about three times slower inside the same XLA program as the
-    kernel's products than on its own (1024 samples, float64: 163 ms against 48 ms).
-    """
-    weights = _solve_kernel(_sr_kernel(model, samples, diag_shift), e_loc)
-    return _sr_product(model, samples, weights)
-
-
-@jax.jit
-def _sr_kernel(model, samples, diag_shift):
-    n = samples.shape[0]
-    return eqx_rbm.jacobian(model, samples, centred=True).kernel() + n * diag_shift * jnp.eye(n)
-
-
-@jax.jit
-def _solve_kernel(kernel, e_loc):
-    # Hermitian positive definite: a Cholesky factorisation is half the work of an LU solve.
-    factor = jax.scipy.linalg.cho_factor(kernel, lower=True)
-    return jax.scipy.linalg.cho_solve(factor, (e_loc - jnp.mean(e_loc)).astype(kernel.dtype))
-
-
-@jax.jit
-def _sr_product(model, samples, weights):
-    return eqx_rbm.jacobian(model, samples, centred=True).rmatvec(weights)
 
 
 def make_step(optimiser, *, per_chain: int, burn_in: int, field: float, coupling: float):
@@ -271,36 +229,12 @@ def main(argv: list[str] | None = None) -> float:
         f"of {args.samples} samples, {elapsed:.1f} s"
     )
     if not args.no_plot:
-        save_plot(args.plot, energies, exact, f"TFIM VMC L={args.length}, h={args.field}")
+        save_plot(args.plot, energies, exact, f"TFIM VMC L={args.length}, h={args.field}", target=1e-3)
     print(
         f"final energy {final:.6f} +- {error:.6f} exact {exact:.6f} relative error {rel_err:.3e} "
         f"variance {variance:.3e}"
     )
     return rel_err
-
-
-def save_plot(path: Path, energies: list[float], exact: float, title: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no plot")
-        return
-    errors = np.maximum(np.abs(np.asarray(energies) - exact) / abs(exact), 1e-16)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.semilogy(errors)
-    ax.axhline(1e-3, color="grey", linestyle="--", linewidth=1)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("relative energy error (Monte Carlo)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print(f"plot saved to {path}")
 
 
 if __name__ == "__main__":
