@@ -95,6 +95,10 @@ def save_checkpoint(path: Path, arrays: dict[str, Any], meta: dict[str, Any]) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp's file is private (0600); give the checkpoint the mode any new file would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         with os.fdopen(descriptor, "wb") as file:
             np.savez(file, **payload)
             file.flush()

@@ -115,7 +115,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--j2", type=float, default=0.0, help="next-nearest-neighbour coupling J2 (default 0)")
     add("--marshall", action="store_true", help="Heisenberg: Marshall-sign-rotated Hamiltonian (even L)")
     add = parser.add_argument_group("network").add_argument
-    add("--alpha", type=float, default=2, help="hidden-unit (feature) density (default 2)")
+    add("--alpha", type=float, default=2.0, help="hidden-unit (feature) density (default 2)")
     add("--symmetric", action="store_true", help="eqx_rbm.RBMSymm over the lattice translations")
     add("--complex", action="store_true", help="complex128 parameters (holomorphic log psi)")
     add = parser.add_argument_group("sampling and optimisation").add_argument
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> Result:
             )
         save_run(args.checkpoint, run, energies, variances, meta)  # fails now, not hours later, if unwritable
     n_params = sum(leaf.size for leaf in jax.tree.leaves(eqx.filter(run.model, eqx.is_inexact_array)))
-    print(f"{type(run.model).__name__} alpha={args.alpha}, {n_params} parameters, {run.model.param_dtype}")
+    print(f"{type(run.model).__name__} alpha={args.alpha:g}, {n_params} parameters, {run.model.param_dtype}")
 
     run = train(
         run,
