@@ -145,8 +145,9 @@ def test_exact_diagonalisation_matches_netket(physics, model, lattice, length, j
 
 
 def test_exact_diagonalisation_of_the_4x4_lattice(physics) -> None:
-    """The 4x4 Heisenberg lattice, -0.701780 per site (Schulz, Ziman and Poilblanc, J. Phys. I 6, 675 (1996)),
-    with and without the Marshall rotation, which leaves the spectrum unchanged."""
+    """The 4x4 Heisenberg lattice: -0.701780 per site, the literature value, which NetKet's lanczos_ed
+    also gives (too slow to repeat here), with and without the Marshall rotation, which leaves the
+    spectrum unchanged."""
     for marshall in (False, True):
         ham = physics.build_hamiltonian(
             "heisenberg", physics.Lattice(4, 2), j1=1.0, j2=0.0, field=0.0, marshall=marshall
