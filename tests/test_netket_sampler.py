@@ -9,8 +9,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from helpers import require, run_on_host_devices
-from scipy import stats
+from helpers import chi_squared_p, require, run_on_host_devices
 
 nk = require("netket")
 optax = require("optax")
@@ -34,16 +33,6 @@ def _normal(scale, dtype=np.float64):
 
 def _twin_init(scale):
     return {f"{k}_init": _normal(scale) for k in ("kernel", "hidden_bias", "visible_bias")}
-
-
-def _chi_squared_p(counts: np.ndarray, probabilities: np.ndarray) -> float:
-    expected = probabilities * counts.sum()
-    # Merge the rare configurations into one bin so that every expected count is >= 5.
-    rare = expected < 5
-    observed = np.append(counts[~rare], counts[rare].sum())
-    expected = np.append(expected[~rare], expected[rare].sum())
-    keep = expected > 0
-    return float(stats.chisquare(observed[keep], expected[keep]).pvalue)
 
 
 def _vstate(sampler, model, *, n_samples=N_CHAINS * CHAIN_LENGTH, seed=0, **kwargs):
@@ -115,10 +104,10 @@ def test_chains_sample_psi_squared_like_netkets(case, library):
     assert samples.shape == (N_CHAINS, CHAIN_LENGTH, hilbert.size)
     assert samples.dtype == vstate.sampler.dtype
     counts = _counts(samples, configurations)  # a KeyError here: a sample outside the Hilbert space
-    assert _chi_squared_p(counts, _exact(vstate, configurations)) > P_VALUE
+    assert chi_squared_p(counts, _exact(vstate, configurations)) > P_VALUE
     if library == "eqx_rbm":
         # The test has power: the same samples against |psi| instead of |psi|^2 fail it.
-        assert _chi_squared_p(counts, _exact(vstate, configurations, power=1.0)) < P_VALUE
+        assert chi_squared_p(counts, _exact(vstate, configurations, power=1.0)) < P_VALUE
         assert 0.05 < float(vstate.sampler_state.acceptance) < 1.0
         # The cached state is that of the final configurations under the current parameters.
         local = vstate.sampler_state.local
