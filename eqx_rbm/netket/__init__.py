@@ -3,7 +3,7 @@
 [`eqx_rbm.netket.MetropolisLocal`][] and [`eqx_rbm.netket.MetropolisExchange`][]
 take the arguments of NetKet's samplers of the same names and return a
 `netket.sampler.MetropolisSampler` whose chains keep their
-[`eqx_rbm.LocalState`][] and move through `eqx_rbm.metropolis`: a
+[`eqx_rbm.LocalState`][] and move through [`eqx_rbm.metropolis`][]: a
 proposal costs a few kernel rows instead of a forward pass.
 """
 

@@ -4,7 +4,7 @@ NetKet's `MetropolisSampler` evaluates the whole network on every proposal:
 $O(N \cdot n_\text{hidden})$ per chain and step. For a model of the RBM family
 a proposal changing $k$ sites costs $O(k \cdot n_\text{hidden})$ given the
 chain's $\theta$ ([`eqx_rbm.LocalState`][]). This sampler keeps that state
-per chain and runs whole chains through `eqx_rbm.metropolis`.
+per chain and runs whole chains through [`eqx_rbm.metropolis`][].
 
 It subclasses `netket.sampler.MetropolisSampler` (written against NetKet
 3.23), overriding the methods NetKet documents for subclasses: `_init_state`,
@@ -92,7 +92,7 @@ class LocalUpdateSampler(MetropolisSampler):
     """
 
     method: Method = struct.field(pytree_node=False, default="auto")
-    """How `eqx_rbm.metropolis` runs the sweeps: `"auto"`, `"fused"` or `"portable"`."""
+    """How [`eqx_rbm.metropolis`][] runs the sweeps: `"auto"`, `"fused"` or `"portable"`."""
 
     def __init__(
         self,
@@ -111,7 +111,7 @@ class LocalUpdateSampler(MetropolisSampler):
         """**Arguments:** those of `netket.sampler.MetropolisSampler`, and
 
         - `rule`: the moves, `SiteMoves()` or `ExchangeMoves(pairs)` from this package.
-        - `method`: how the sweeps run, as for `eqx_rbm.metropolis`.
+        - `method`: how the sweeps run, as for [`eqx_rbm.metropolis`][].
         """
         if not isinstance(rule, SiteMoves | ExchangeMoves):
             raise TypeError(
@@ -291,11 +291,11 @@ def MetropolisLocal(
       themselves need $O(n_\\text{chains} \\cdot n_\\text{hidden})$ memory.
     - `machine_pow`: must be 2: the sampler samples $|\\psi|^2$.
     - `dtype`: the dtype of the samples (default that of the local states).
-    - `method`: how `eqx_rbm.metropolis` runs the sweeps (`"auto"`).
+    - `method`: how [`eqx_rbm.metropolis`][] runs the sweeps (`"auto"`).
 
     **Returns:**
 
-    A [`eqx_rbm.netket.LocalUpdateSampler`][], a `netket.sampler.MetropolisSampler`.
+    An [`eqx_rbm.netket.LocalUpdateSampler`][], a `netket.sampler.MetropolisSampler`.
     """
     return LocalUpdateSampler(
         hilbert,
@@ -346,7 +346,7 @@ def MetropolisExchange(
 
     **Returns:**
 
-    A [`eqx_rbm.netket.LocalUpdateSampler`][], a `netket.sampler.MetropolisSampler`.
+    An [`eqx_rbm.netket.LocalUpdateSampler`][], a `netket.sampler.MetropolisSampler`.
     """
     if probabilities is not None:
         raise ValueError(
