@@ -65,6 +65,19 @@ def spins(rng: np.random.Generator, shape, n, dtype=np.float64):
     return rng.choice(np.array([-1.0, 1.0]), size=(*shape, n)).astype(dtype)
 
 
+def chi_squared_p(counts: np.ndarray, probabilities: np.ndarray) -> float:
+    """The p-value of observed configuration `counts` under `probabilities` (the samplers' tests)."""
+    from scipy import stats
+
+    expected = probabilities * counts.sum()
+    # Merge the rare configurations into one bin so that every expected count is >= 5.
+    rare = expected < 5
+    observed = np.append(counts[~rare], counts[rare].sum())
+    expected = np.append(expected[~rare], expected[rare].sum())
+    keep = expected > 0
+    return float(stats.chisquare(observed[keep], expected[keep]).pvalue)
+
+
 def netket_rbm_variables(model: eqx_rbm.RBM) -> dict:
     """The same parameters in NetKet's variable layout (for feeding NetKet)."""
     params: dict = {"Dense": {"kernel": model.kernel}}

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import stats
+from helpers import chi_squared_p
 
 import eqx_rbm
 
@@ -50,16 +50,6 @@ def _histogram(samples: np.ndarray, states: tuple, configurations: np.ndarray) -
     return counts
 
 
-def _chi_squared_p(counts: np.ndarray, probabilities: np.ndarray) -> float:
-    expected = probabilities * counts.sum()
-    # Merge the rare configurations into one bin so that every expected count is >= 5.
-    rare = expected < 5
-    observed = np.append(counts[~rare], counts[rare].sum())
-    expected = np.append(expected[~rare], expected[rare].sum())
-    keep = expected > 0
-    return float(stats.chisquare(observed[keep], expected[keep]).pvalue)
-
-
 def _exact(model, configurations: np.ndarray, power: float = 2.0) -> np.ndarray:
     log_p = power * np.real(np.asarray(model(jnp.asarray(configurations))))
     p = np.exp(log_p - log_p.max())
@@ -87,9 +77,9 @@ def test_single_site_chains_sample_psi_squared(kind):
     samples, state, acceptance = _run(model, x0, jax.random.key(3), n_sweeps=30 * THIN)
     kept = np.asarray(samples)[5 * THIN :: THIN]
     counts = _histogram(kept, states, configurations)
-    assert _chi_squared_p(counts, _exact(model, configurations)) > P_VALUE
+    assert chi_squared_p(counts, _exact(model, configurations)) > P_VALUE
     # The test has power: the same samples against |psi| instead of |psi|^2 fail it.
-    assert _chi_squared_p(counts, _exact(model, configurations, power=1.0)) < P_VALUE
+    assert chi_squared_p(counts, _exact(model, configurations, power=1.0)) < P_VALUE
     assert 0.05 < float(acceptance.mean()) < 1.0
     np.testing.assert_array_equal(state.x, samples[-1])
 
@@ -103,8 +93,8 @@ def test_exchange_chains_sample_psi_squared_at_fixed_magnetisation():
     samples = np.asarray(samples)
     assert np.all(samples.sum(-1) == 0), "exchange moves conserve the magnetisation"
     counts = _histogram(samples[5 * THIN :: THIN], (-1.0, 1.0), sector)
-    assert _chi_squared_p(counts, _exact(model, sector)) > P_VALUE
-    assert _chi_squared_p(counts, _exact(model, sector, power=1.0)) < P_VALUE
+    assert chi_squared_p(counts, _exact(model, sector)) > P_VALUE
+    assert chi_squared_p(counts, _exact(model, sector, power=1.0)) < P_VALUE
 
 
 @pytest.mark.parametrize("kind", ["complex", "multival"])
