@@ -20,7 +20,7 @@ from jax.flatten_util import ravel_pytree
 import eqx_rbm
 
 from .timing import Candidate, Measure, measures
-from .vmc import sample, vmc
+from .vmc import netket_sampler, sample, vmc
 
 EQX, NETKET, GEMM = "eqx_rbm", "netket", "gemm"
 
@@ -251,6 +251,8 @@ CASES = (
     Case("local", local_loop, f"dtype={C} N=256 alpha=4 chains=1,64"),
     Case("vmc", vmc, f"dtype={C} L=40 alpha=2 samples=1024 chains=128", quick=True, timing=(5, 10.0)),
     Case("vmc", vmc, f"dtype={C} L=100 alpha=4 samples=4096 chains=1024", timing=(3, 10.0), plot=True),
+    Case("netket-sampler", netket_sampler, "dtype=float64 L=40 alpha=2 samples=1024 chains=128", quick=True),
+    Case("netket-sampler", netket_sampler, "dtype=float64 L=100 alpha=4 samples=1024 chains=128"),
     Case("overhead", overhead, "dtype=float64 N=16 alpha=1 batch=1", quick=True),
     Case("compile", compile_time, "dtype=float64 N=64 alpha=2 batch=64 repeats=3", quick=True),
     Case("import", import_time, "repeats=3", quick=True),

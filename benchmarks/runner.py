@@ -41,6 +41,10 @@ TARGETS = (  # group, the cases it selects ("": all), ratio column and bound, ba
     ("forward", "dtype=float64 N=256 alpha=2 batch=4096", "eqx_rbm/gemm <= 1.3", "cpu"),
     ("forward", "dtype=float32 N=256 alpha=2 batch=4096", "netket/eqx_rbm >= 1.5", "any"),
     ("multival", "n_classes=8 N=64 alpha=1 batch=4096", "netket/eqx_rbm >= 1.5", "any"),
+    ("netket-sampler", "L=40", "netket/eqx_rbm >= 2", "any"),
+    ("netket-sampler", "L=100", "netket/eqx_rbm >= 5", "any"),
+    ("netket-sampler", "L=100", "netket VMC_SR/eqx_rbm VMC_SR >= 1.5", "any"),
+    ("vmc", "L=100", "netket sample/eqx_rbm sample >= 5", "gpu"),
     # A GPU is launch-bound on a few chains either way: a CPU promise.
     ("local", "dtype=float64 N=256 alpha=4", "recompute/eqx_rbm >= 20", "cpu"),
 )

@@ -148,3 +148,35 @@ def vmc(dtype: str, L: int, alpha: int, samples: int, chains: int) -> dict[str, 
         "netket local energies": Candidate(drivers[2].state.local_estimators, (hamiltonian,)),
         "netket energy and SR": Candidate(drivers[2].compute_loss_and_update),
     }
+
+
+def _sample(state: Any) -> Any:
+    return state.sample()
+
+
+@measures(
+    "NetKet sampler",
+    ratios=("netket VMC_SR/eqx_rbm VMC_SR",),
+    notes="NetKet's MCState.sample() with eqx_rbm.netket.MetropolisLocal (eqx_rbm) against "
+    "nk.sampler.MetropolisLocal (netket), the eqx_rbm.linen.RBM twin in both, TFIM chain, one sweep per "
+    "sample; VMC_SR: one VMC_SR.run(1) iteration with each sampler",
+)
+def netket_sampler(dtype: str, L: int, alpha: int, samples: int, chains: int) -> dict[str, Candidate]:
+    import netket as nk
+
+    import eqx_rbm.linen
+    import eqx_rbm.netket
+
+    hilbert = nk.hilbert.Spin(0.5, N=L)
+    hamiltonian = nk.operator.IsingJax(hilbert, nk.graph.Chain(L, pbc=True), h=FIELD, J=-1.0)
+    model = eqx_rbm.linen.RBM(alpha=alpha, param_dtype=jnp.dtype(dtype))
+    out = {}
+    for name, kind in (("eqx_rbm", eqx_rbm.netket.MetropolisLocal), ("netket", nk.sampler.MetropolisLocal)):
+        state, driven = (
+            nk.vqs.MCState(kind(hilbert, n_chains=chains), model, n_samples=samples, seed=0, sampler_seed=1)
+            for _ in range(2)
+        )
+        optimiser = nk.optimizer.Sgd(LEARNING_RATE)
+        driver = nk.driver.VMC_SR(hamiltonian, optimiser, diag_shift=SHIFT, variational_state=driven)
+        out[name], out[f"{name} VMC_SR"] = Candidate(_sample, (state,)), Candidate(_iteration, (driver,))
+    return out
