@@ -23,7 +23,7 @@ from beartype import beartype
 from jaxtyping import Array, Inexact, Num, Real, jaxtyped
 
 from ._checks import check_numeric
-from ._model import AbstractRBM, Dense, dense_theta
+from ._model import AbstractRBM, dense_theta, gradient_like
 from ._sharding import batch_contract, gram, replicated
 
 
@@ -38,18 +38,6 @@ def _factors(model: AbstractRBM, x: Array | np.ndarray) -> tuple[Array, Array]:
     # so user activations with a custom_jvp are honoured as well.
     dactivation = jax.jvp(model.activation, (theta,), (jnp.ones_like(theta),))[1]
     return features.astype(jnp.finfo(theta.dtype).dtype), dactivation
-
-
-def _like_model(model: AbstractRBM, kernel: Array, hidden: Array | None, visible: Array | None) -> Any:
-    """The model-shaped pytree of a gradient on the dense view; `None` for a disabled bias."""
-    dense = model.dense()
-    return model.from_dense_gradient(
-        Dense(
-            kernel,
-            hidden if dense.hidden_bias is not None else None,
-            visible if dense.visible_bias is not None else None,
-        )
-    )
 
 
 @jaxtyped(typechecker=beartype)
@@ -77,15 +65,11 @@ def log_derivatives(model: AbstractRBM, x: Num[Array | np.ndarray, "*batch n_sit
     [`eqx_rbm.jacobian`][], which never forms the `kernel` block.
     """
     features, dactivation = _factors(model, x)
-    dtype = model.param_dtype
-    kernel = (features[..., :, None] * dactivation[..., None, :]).astype(dtype)
-    rbm = model
-    return _like_model(
-        model,
-        kernel,
-        dactivation.astype(dtype) if rbm.hidden_bias is not None else None,
-        features.astype(dtype) if rbm.visible_bias is not None else None,
-    )
+    return _cast(model.log_derivative_rows(features, dactivation), model.param_dtype)
+
+
+def _cast(tree: Any, dtype: Any) -> Any:
+    return jax.tree.map(lambda leaf: leaf.astype(dtype), tree)
 
 
 class Jacobian(eqx.Module):
@@ -135,6 +119,9 @@ class Jacobian(eqx.Module):
         A Hermitian `(n_samples, n_samples)` matrix, rows sharded like the samples.
         """
         rbm = self.model
+        if not rbm.factorised_kernel:
+            rows = self.flat()
+            return gram(rows, jnp.conj(rows), rbm.precision)
         x, f = self.features, self.dactivation
         gx = gram(x, x, rbm.precision)
         gf = gram(f, jnp.conj(f), rbm.precision)
@@ -178,7 +165,7 @@ class Jacobian(eqx.Module):
         rbm = self.model
         x, fc = self.features, jnp.conj(self.dactivation)
         kernel = batch_contract(x * v[:, None], fc, rbm.precision)
-        return _like_model(
+        return gradient_like(
             self.model,
             kernel,
             batch_contract(fc, v, rbm.precision) if rbm.use_hidden_bias else None,
@@ -196,7 +183,9 @@ class Jacobian(eqx.Module):
 
         A vector of shape `(n_samples,)`.
         """
-        rbm, prbm = self.model, self._check_tree(p)
+        rbm = self.model
+        # O p = O_dense dense(p): the dense view is linear in the parameters.
+        prbm = self._check_tree(p).dense()
         x, f = self.features, self.dactivation
         out = jnp.sum(jnp.matmul(x, prbm.kernel, precision=rbm.precision) * f, axis=-1)
         if prbm.hidden_bias is not None:
@@ -208,20 +197,20 @@ class Jacobian(eqx.Module):
     def tree(self) -> AbstractRBM:
         """The rows as a model-shaped pytree with a leading `n_samples` dimension,
         as [`eqx_rbm.log_derivatives`][] returns them (centred if `centred`).
-        This forms the `(n_samples, n_visible, n_hidden)` kernel block."""
+        This forms the `(n_samples, *kernel.shape)` kernel block."""
         rbm = self.model
         x, f = self.features, self.dactivation
-        kernel = x[:, :, None] * f[:, None, :]
+        rows = rbm.log_derivative_rows(x, f)
         if self.features_mean is not None and self.dactivation_mean is not None:
-            kernel = kernel - batch_contract(x, f, rbm.precision) / self.n_samples
-            x, f = x - self.features_mean, f - self.dactivation_mean
-        dtype = rbm.param_dtype
-        return _like_model(
-            self.model,
-            kernel.astype(dtype),
-            f.astype(dtype) if rbm.use_hidden_bias else None,
-            x.astype(dtype) if rbm.use_visible_bias else None,
-        )
+            # The mean row is the dense view's mean mapped back (the map is linear).
+            mean = gradient_like(
+                rbm,
+                batch_contract(x, f, rbm.precision) / self.n_samples,
+                self.dactivation_mean,
+                self.features_mean,
+            )
+            rows = jax.tree.map(lambda row, m: row - m, rows, mean)
+        return _cast(rows, rbm.param_dtype)
 
     def flat(self) -> Inexact[Array, "n_samples n_params"]:
         """The dense `(n_samples, n_params)` matrix, columns in the order of

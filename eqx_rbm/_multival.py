@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -24,6 +24,7 @@ from ._model import (
     Given,
     Initializer,
     default_init,
+    dense_log_derivative_rows,
     infer_alpha,
     init_parameters,
     replace_parameters,
@@ -63,6 +64,7 @@ class RBMMultiVal(AbstractRBM):
     activation: Callable[[Array], Array] = eqx.field(static=True)
     precision: Any = eqx.field(static=True)
     alpha: float | int = eqx.field(static=True)
+    factorised_kernel: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -192,3 +194,6 @@ class RBMMultiVal(AbstractRBM):
 
     def from_dense_gradient(self, gradient: Dense) -> RBMMultiVal:
         return replace_parameters(self, *gradient)
+
+    def log_derivative_rows(self, features: Array, dactivation: Array) -> RBMMultiVal:
+        return dense_log_derivative_rows(self, features, dactivation)
