@@ -9,6 +9,9 @@ $$\partial_a \log\psi = x,\qquad \partial_b \log\psi = f'(\theta),\qquad
 so a batch of per-sample derivatives is described by two small matrices, the
 features $X$ (`n_samples by n_visible`) and $F = f'(\theta)$
 (`n_samples by n_hidden`), instead of `n_samples by n_params` numbers.
+These are the factors of the dense view; a model maps them to its own
+parameters (`log_derivative_rows`, `from_dense_gradient`), summing over the
+tied entries of a symmetric model.
 """
 
 from __future__ import annotations
@@ -79,7 +82,9 @@ class Jacobian(eqx.Module):
     \text{parameters}$ (or, when `centred`, $O_s - \frac1n\sum_{s'} O_{s'}$).
     Only the features $X$ and $F = f'(\theta)$ are stored; the
     `n_samples by n_params` matrix is formed only by [`flat`][eqx_rbm.Jacobian.flat]
-    and [`tree`][eqx_rbm.Jacobian.tree]. Build it with [`eqx_rbm.jacobian`][].
+    and [`tree`][eqx_rbm.Jacobian.tree], and by [`kernel`][eqx_rbm.Jacobian.kernel]
+    for a model without `factorised_kernel` (a symmetric one, whose
+    parameters are few). Build it with [`eqx_rbm.jacobian`][].
     """
 
     model: AbstractRBM
@@ -106,13 +111,16 @@ class Jacobian(eqx.Module):
     def kernel(self) -> Inexact[Array, "n_samples n_samples"]:
         r"""The Gram matrix $K = O O^\dagger$, $K_{ss'} = O_s \cdot \overline{O_{s'}}$.
 
-        From the factorisation
+        For a model with `factorised_kernel` (the dense RBMs), from the factorisation
         $O_s\cdot\overline{O_{s'}} = X_s\cdot X_{s'} + F_s\cdot\overline{F_{s'}}
         + (X_s\cdot X_{s'})(F_s\cdot\overline{F_{s'}})$ (bias terms only where the
         biases are enabled), in $O(n^2(n_\text{visible} + n_\text{hidden}))$.
         Centred, it is $(I - \mathbf{1}\mathbf{1}^T/n)\,K\,(I - \mathbf{1}\mathbf{1}^T/n)$:
         the bias blocks use centred features, and the kernel block subtracts the
-        closed-form row and column means (see the derivatives page).
+        closed-form row and column means (see the derivatives page). For a
+        model whose dense view ties parameters (`factorised_kernel` false), the
+        Gram matrix of the rows from [`flat`][eqx_rbm.Jacobian.flat], in
+        $O(n^2 n_\text{params})$ (see the symmetric-models page).
 
         **Returns:**
 
