@@ -18,7 +18,7 @@ from ._model import AbstractRBM
 from ._multival_symm import RBMMultiValSymm
 from ._permutations import PermutationTable, check_symmetries, n_filters_for
 from ._symm import AbstractSymmRBM, RBMSymm
-from ._variables_checks import VariablesError, describe, key_problems, layout_arrays, leaf_problems
+from ._variables_checks import VariablesError, describe, layout_arrays, layout_key_problems, leaf_problems
 
 
 def symm_params(model: AbstractSymmRBM) -> dict[str, Any]:
@@ -43,20 +43,7 @@ def symm_problems(
     """Every problem of `params` as a symmetric model's, as `path: message` lines."""
     if not isinstance(params, Mapping):
         return [f"params: expected a mapping with keys ['Dense', 'visible_bias'], got {describe(params)}"]
-    use_hidden_bias, use_visible_bias = flags
-    problems = key_problems(
-        "params", params, {"Dense"}, {"visible_bias": ("use_visible_bias", use_visible_bias)}
-    )
-    dense = params.get("Dense")
-    if "Dense" in params and not isinstance(dense, Mapping):
-        problems.append(
-            f"params/Dense: expected a mapping with keys ['bias', 'kernel'], got {describe(dense)}"
-        )
-    if not isinstance(dense, Mapping):
-        dense = {}
-    else:
-        optional = {"bias": ("use_hidden_bias", use_hidden_bias)}
-        problems += key_problems("params/Dense", dense, {"kernel"}, optional)
+    dense, problems = layout_key_problems("params", params, flags)
     per_site = 1 if n_classes is None else n_classes
     what = "1" if n_classes is None else "n_classes"
     shapes, leaf_issues = leaf_problems(

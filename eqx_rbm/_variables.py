@@ -21,6 +21,7 @@ from ._variables_checks import (
     describe,
     key_problems,
     layout_arrays,
+    layout_key_problems,
     leaf_problems,
 )
 
@@ -243,20 +244,7 @@ def _rbm_problems(
     """Every problem of `params` as an RBM's, as `path: message` lines."""
     if not isinstance(params, Mapping):
         return [f"{prefix}: expected a mapping with keys ['Dense', 'visible_bias'], got {describe(params)}"]
-    use_hidden_bias, use_visible_bias = flags
-    problems = key_problems(
-        prefix, params, {"Dense"}, {"visible_bias": ("use_visible_bias", use_visible_bias)}
-    )
-    dense = params.get("Dense")
-    if "Dense" in params and not isinstance(dense, Mapping):
-        problems.append(
-            f"{prefix}/Dense: expected a mapping with keys ['bias', 'kernel'], got {describe(dense)}"
-        )
-    if not isinstance(dense, Mapping):
-        dense = {}
-    else:
-        optional = {"bias": ("use_hidden_bias", use_hidden_bias)}
-        problems += key_problems(f"{prefix}/Dense", dense, {"kernel"}, optional)
+    dense, problems = layout_key_problems(prefix, params, flags)
     leaves = {
         "Dense/kernel": (dense.get("kernel"), 2, "(n_visible, n_hidden)"),
         "Dense/bias": (dense.get("bias"), 1, "(n_hidden,)"),

@@ -64,6 +64,28 @@ def layout_arrays(params: Mapping[str, Any]) -> tuple[Array, Array | None, Array
     )
 
 
+def layout_key_problems(
+    prefix: str, params: Mapping[str, Any], flags: tuple[bool | None, bool | None]
+) -> tuple[Mapping[str, Any], list[str]]:
+    """The `Dense` mapping of NetKet's layout (empty when not a mapping) and the key problems.
+
+    `flags` are `(use_hidden_bias, use_visible_bias)`, as for `key_problems`.
+    """
+    use_hidden_bias, use_visible_bias = flags
+    problems = key_problems(
+        prefix, params, {"Dense"}, {"visible_bias": ("use_visible_bias", use_visible_bias)}
+    )
+    dense = params.get("Dense")
+    if "Dense" in params and not isinstance(dense, Mapping):
+        problems.append(
+            f"{prefix}/Dense: expected a mapping with keys ['bias', 'kernel'], got {describe(dense)}"
+        )
+    if not isinstance(dense, Mapping):
+        return {}, problems
+    optional = {"bias": ("use_hidden_bias", use_hidden_bias)}
+    return dense, problems + key_problems(f"{prefix}/Dense", dense, {"kernel"}, optional)
+
+
 def leaf_problems(
     prefix: str, leaves: Mapping[str, tuple[Any, int, str]]
 ) -> tuple[dict[str, tuple[int, ...]], list[str]]:

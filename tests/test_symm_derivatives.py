@@ -112,8 +112,12 @@ def test_log_derivatives_and_jacobian_match_autodiff(kind, dtype, hidden, visibl
     p = rng.normal(size=dense.shape[1]).astype(dtype)
     for centred in (False, True):
         jac = eqx_rbm.jacobian(model, x, centred=centred)
-        assert jac.n_params == dense.shape[1] == model.n_filters * model.n_features + hidden * model.n_filters + (
-            visible * model.features_per_site
+        assert (
+            jac.n_params
+            == dense.shape[1]
+            == model.n_filters * model.n_features
+            + hidden * model.n_filters
+            + (visible * model.features_per_site)
         )
         y = dense - dense.mean(axis=0) if centred else dense
         flat, rows, kernel, rmatvec, matvec = _products(jac, jnp.asarray(v), unravel(jnp.asarray(p)))

@@ -81,7 +81,11 @@ def _propose_and_full(model, x, sites, new_values, x_new):
 
 
 @settings(max_examples=6, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), k=st.sampled_from([1, 2]), kind=st.sampled_from(["real", "complex", "multival"]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    k=st.sampled_from([1, 2]),
+    kind=st.sampled_from(["real", "complex", "multival"]),
+)
 def test_propose_matches_full_recomputation(seed, k, kind):
     model, states = _model(kind), _states(kind)
     rng = np.random.default_rng(seed)
@@ -107,7 +111,9 @@ def _all_ratios(model, x, new_values, pairs):
     singles = jnp.where(on_site, new_values[..., None, :], x[..., None, :])
     swapped = x[..., pairs[:, [1, 0]]]
     exchanges = jnp.broadcast_to(x[..., None, :], (*x.shape[:-1], len(pairs), x.shape[-1]))
-    exchanges = jax.vmap(lambda rows, v: rows.at[jnp.arange(len(pairs))[:, None], pairs].set(v))(exchanges, swapped)
+    exchanges = jax.vmap(lambda rows, v: rows.at[jnp.arange(len(pairs))[:, None], pairs].set(v))(
+        exchanges, swapped
+    )
     return (
         site_log_ratios(model, state, new_values),
         model(singles) - model(x)[..., None],
@@ -165,13 +171,19 @@ def test_log_psi_is_invariant_under_every_group_element(seed, kind):
     x = jnp.asarray(np.random.default_rng(seed).choice(states, size=(3, 12)))
     images, log_psi = _log_psi_of_every_image(model, x)
     assert images.shape == (3, len(GROUP))
-    np.testing.assert_allclose(images, jnp.broadcast_to(log_psi[:, None], images.shape), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        images, jnp.broadcast_to(log_psi[:, None], images.shape), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_unknown_state_in_a_proposal():
     model = _model("multival")
     state = local_state(model, jnp.zeros((2, 12), jnp.int32))
-    with pytest.raises(ValueError, match=r"new_values: expected every value to be one of local_states.*got 7"):
+    with pytest.raises(
+        ValueError, match=r"new_values: expected every value to be one of local_states.*got 7"
+    ):
         propose(model, state, jnp.array([[0], [1]]), jnp.array([[1], [7]]))
     with pytest.raises(Exception, match="not one of local_states"):
-        jax.block_until_ready(eqx.filter_jit(propose)(model, state, jnp.array([[0], [1]]), jnp.array([[1], [7]])))
+        jax.block_until_ready(
+            eqx.filter_jit(propose)(model, state, jnp.array([[0], [1]]), jnp.array([[1], [7]]))
+        )

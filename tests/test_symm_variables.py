@@ -7,27 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import require
+from helpers import leaves_identical, nested_keys, require
 
 import eqx_rbm
 
 CHAIN = np.array([np.roll(np.arange(6), k) for k in range(6)])
-
-
-def nested_keys(tree, prefix=()):
-    out = []
-    for k, v in tree.items():
-        out.append((*prefix, k))
-        if isinstance(v, dict):
-            out += nested_keys(v, (*prefix, k))
-    return out
-
-
-def identical(a, b) -> bool:
-    return jax.tree.structure(a) == jax.tree.structure(b) and all(
-        np.asarray(x).dtype == np.asarray(y).dtype and np.asarray(x).tobytes() == np.asarray(y).tobytes()
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    )
 
 
 @pytest.mark.parametrize(("hidden", "visible"), [(True, True), (False, True), (True, False)])
@@ -41,7 +25,7 @@ def test_rbmsymm_layout_is_netkets(hidden, visible):
     model = eqx_rbm.RBMSymm(group, alpha=16, **flags, key=jax.random.key(2))
     ours = eqx_rbm.to_variables(model)
     assert type(ours) is dict and nested_keys(ours) == nested_keys(reference)  # key order included
-    assert identical(ours, reference)
+    assert leaves_identical(ours, reference)
     assert ours["params"]["Dense"]["kernel"] is model.kernel
     back = eqx_rbm.from_variables(jax.tree.map(np.asarray, reference), symmetries=group)
     assert isinstance(back, eqx_rbm.RBMSymm) and back.alpha == 16 and back.n_filters == 2

@@ -9,15 +9,15 @@ import flax.linen as nn
 import numpy as np
 from jaxtyping import Array, Inexact, Num, Real
 
-from .._checks import check_positive_int, feature_dtype_for
+from .._checks import feature_dtype_for
 from .._log_cosh import log_cosh
 from .._model import Initializer, dense_theta
 from .._multival_symm import RBMMultiValSymm as EqxRBMMultiValSymm
-from .._one_hot import OneHot, _check_local_states
+from .._one_hot import OneHot
 from .._permutations import PermutationTable, check_filters, check_symmetries
 from .._symm import RBMSymm as EqxRBMSymm
 from .._symm import symm_default_init, tie
-from ._twins import Twin, _check_config, _checked, _input_size, register_twin
+from ._twins import Twin, _check_config, _checked, _input_size, check_classes, register_twin
 
 
 class DenseSymmMatrix(nn.Module):
@@ -199,11 +199,7 @@ class RBMMultiValSymm(Twin):
     local_states: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
-        n_classes = check_positive_int("n_classes", self.n_classes)
-        if n_classes < 2:
-            raise ValueError(f"n_classes: expected at least 2 classes, got {n_classes}")
-        if self.local_states is not None:
-            object.__setattr__(self, "local_states", _check_local_states(self.local_states, n_classes))
+        check_classes(self)
         _symm_config(self)
         super().__post_init__()
 

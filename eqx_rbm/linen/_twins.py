@@ -50,6 +50,16 @@ def _check_config(module: Any) -> None:
             raise TypeError(f"{name}: expected a callable, got {getattr(module, name)!r}")
 
 
+def check_classes(module: Any) -> None:
+    """Checks `n_classes` and stores `local_states` as a tuple (a multi-valued twin's `__post_init__`)."""
+    n_classes = check_positive_int("n_classes", module.n_classes)
+    if n_classes < 2:
+        raise ValueError(f"n_classes: expected at least 2 classes, got {n_classes}")
+    if module.local_states is not None:
+        # A tuple keeps the module hashable, which Flax's transforms need.
+        object.__setattr__(module, "local_states", _check_local_states(module.local_states, n_classes))
+
+
 def _input_size(x: Any, *, allow_complex: bool) -> int:
     check_numeric("x", x, allow_complex=allow_complex)
     if jnp.ndim(x) == 0:
@@ -225,12 +235,7 @@ class RBMMultiVal(Twin):
     local_states: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
-        n_classes = check_positive_int("n_classes", self.n_classes)
-        if n_classes < 2:
-            raise ValueError(f"n_classes: expected at least 2 classes, got {n_classes}")
-        if self.local_states is not None:
-            # A tuple keeps the module hashable, which Flax's transforms need.
-            object.__setattr__(self, "local_states", _check_local_states(self.local_states, n_classes))
+        check_classes(self)
         _check_config(self)
         super().__post_init__()
 
