@@ -138,9 +138,12 @@ class AbstractRBM(eqx.Module):
 
     Subclasses say how a configuration is encoded (`site_features`, with the
     value checks `check_values` and `values_invalid`) and which dense RBM
-    parameters they stand for (`dense`); the forward pass, local updates
+    parameters they stand for (`dense`, with its transpose
+    `from_dense_gradient`); the forward pass, local updates
     ([`eqx_rbm.LocalState`][]), closed-form derivatives, the sampler and the
-    variables adapters are written once against these members.
+    variables adapters are written once against these members. Two members
+    let a model whose dense view ties parameters (a symmetric one) keep the
+    derivatives cheap: `log_derivative_rows` and `factorised_kernel`.
 
     Every model is built through its `__init__` or its `from_arrays`
     classmethod.
