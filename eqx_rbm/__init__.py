@@ -5,10 +5,12 @@ from ._local import LocalState, accept, exchange_log_ratios, local_state, propos
 from ._log_cosh import log_cosh
 from ._model import AbstractRBM
 from ._multival import RBMMultiVal
+from ._multival_symm import RBMMultiValSymm
 from ._one_hot import OneHot
 from ._rbm import RBM
 from ._removed import removed_name
 from ._sampler import metropolis
+from ._symm import RBMSymm
 from ._variables import VariablesError, from_variables, to_variables
 
 __version__ = "0.2.0"
@@ -20,6 +22,8 @@ __all__ = [
     "LocalState",
     "OneHot",
     "RBMMultiVal",
+    "RBMMultiValSymm",
+    "RBMSymm",
     "VariablesError",
     "__version__",
     "accept",

@@ -9,6 +9,9 @@ $$\partial_a \log\psi = x,\qquad \partial_b \log\psi = f'(\theta),\qquad
 so a batch of per-sample derivatives is described by two small matrices, the
 features $X$ (`n_samples by n_visible`) and $F = f'(\theta)$
 (`n_samples by n_hidden`), instead of `n_samples by n_params` numbers.
+These are the factors of the dense view; a model maps them to its own
+parameters (`log_derivative_rows`, `from_dense_gradient`), summing over the
+tied entries of a symmetric model.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from beartype import beartype
 from jaxtyping import Array, Inexact, Num, Real, jaxtyped
 
 from ._checks import check_numeric
-from ._model import AbstractRBM, Dense, dense_theta
+from ._model import AbstractRBM, dense_theta, gradient_like
 from ._sharding import batch_contract, gram, replicated
 
 
@@ -37,18 +40,6 @@ def _factors(model: AbstractRBM, x: Array | np.ndarray) -> tuple[Array, Array]:
     # so user activations with a custom_jvp are honoured as well.
     dactivation = jax.jvp(model.activation, (theta,), (jnp.ones_like(theta),))[1]
     return features.astype(jnp.finfo(theta.dtype).dtype), dactivation
-
-
-def _like_model(model: AbstractRBM, kernel: Array, hidden: Array | None, visible: Array | None) -> Any:
-    """The model-shaped pytree of a gradient on the dense view; `None` for a disabled bias."""
-    dense = model.dense()
-    return model.from_dense_gradient(
-        Dense(
-            kernel,
-            hidden if dense.hidden_bias is not None else None,
-            visible if dense.visible_bias is not None else None,
-        )
-    )
 
 
 @jaxtyped(typechecker=beartype)
@@ -76,15 +67,11 @@ def log_derivatives(model: AbstractRBM, x: Num[Array | np.ndarray, "*batch n_sit
     [`eqx_rbm.jacobian`][], which never forms the `kernel` block.
     """
     features, dactivation = _factors(model, x)
-    dtype = model.param_dtype
-    kernel = (features[..., :, None] * dactivation[..., None, :]).astype(dtype)
-    rbm = model
-    return _like_model(
-        model,
-        kernel,
-        dactivation.astype(dtype) if rbm.hidden_bias is not None else None,
-        features.astype(dtype) if rbm.visible_bias is not None else None,
-    )
+    return _cast(model.log_derivative_rows(features, dactivation), model.param_dtype)
+
+
+def _cast(tree: Any, dtype: Any) -> Any:
+    return jax.tree.map(lambda leaf: leaf.astype(dtype), tree)
 
 
 class Jacobian(eqx.Module):
@@ -94,7 +81,9 @@ class Jacobian(eqx.Module):
     \text{parameters}$ (or, when `centred`, $O_s - \frac1n\sum_{s'} O_{s'}$).
     Only the features $X$ and $F = f'(\theta)$ are stored; the
     `n_samples by n_params` matrix is formed only by [`flat`][eqx_rbm.Jacobian.flat]
-    and [`tree`][eqx_rbm.Jacobian.tree]. Build it with [`eqx_rbm.jacobian`][].
+    and [`tree`][eqx_rbm.Jacobian.tree], and by [`kernel`][eqx_rbm.Jacobian.kernel]
+    for a model without `factorised_kernel` (a symmetric one, whose
+    parameters are few). Build it with [`eqx_rbm.jacobian`][].
     """
 
     model: AbstractRBM
@@ -121,19 +110,25 @@ class Jacobian(eqx.Module):
     def kernel(self) -> Inexact[Array, "n_samples n_samples"]:
         r"""The Gram matrix $K = O O^\dagger$, $K_{ss'} = O_s \cdot \overline{O_{s'}}$.
 
-        From the factorisation
+        For a model with `factorised_kernel` (the dense RBMs), from the factorisation
         $O_s\cdot\overline{O_{s'}} = X_s\cdot X_{s'} + F_s\cdot\overline{F_{s'}}
         + (X_s\cdot X_{s'})(F_s\cdot\overline{F_{s'}})$ (bias terms only where the
         biases are enabled), in $O(n^2(n_\text{visible} + n_\text{hidden}))$.
         Centred, it is $(I - \mathbf{1}\mathbf{1}^T/n)\,K\,(I - \mathbf{1}\mathbf{1}^T/n)$:
         the bias blocks use centred features, and the kernel block subtracts the
-        closed-form row and column means (see the derivatives page).
+        closed-form row and column means (see the derivatives page). For a
+        model whose dense view ties parameters (`factorised_kernel` false), the
+        Gram matrix of the rows from [`flat`][eqx_rbm.Jacobian.flat], in
+        $O(n^2 n_\text{params})$ (see the symmetric-models page).
 
         **Returns:**
 
         A Hermitian `(n_samples, n_samples)` matrix, rows sharded like the samples.
         """
         rbm = self.model
+        if not rbm.factorised_kernel:
+            rows = self.flat()
+            return gram(rows, jnp.conj(rows), rbm.precision)
         x, f = self.features, self.dactivation
         gx = gram(x, x, rbm.precision)
         gf = gram(f, jnp.conj(f), rbm.precision)
@@ -177,7 +172,7 @@ class Jacobian(eqx.Module):
         rbm = self.model
         x, fc = self.features, jnp.conj(self.dactivation)
         kernel = batch_contract(x * v[:, None], fc, rbm.precision)
-        return _like_model(
+        return gradient_like(
             self.model,
             kernel,
             batch_contract(fc, v, rbm.precision) if rbm.use_hidden_bias else None,
@@ -195,7 +190,9 @@ class Jacobian(eqx.Module):
 
         A vector of shape `(n_samples,)`.
         """
-        rbm, prbm = self.model, self._check_tree(p)
+        rbm = self.model
+        # O p = O_dense dense(p): the dense view is linear in the parameters.
+        prbm = self._check_tree(p).dense()
         x, f = self.features, self.dactivation
         out = jnp.sum(jnp.matmul(x, prbm.kernel, precision=rbm.precision) * f, axis=-1)
         if prbm.hidden_bias is not None:
@@ -207,20 +204,20 @@ class Jacobian(eqx.Module):
     def tree(self) -> AbstractRBM:
         """The rows as a model-shaped pytree with a leading `n_samples` dimension,
         as [`eqx_rbm.log_derivatives`][] returns them (centred if `centred`).
-        This forms the `(n_samples, n_visible, n_hidden)` kernel block."""
+        This forms the `(n_samples, *kernel.shape)` kernel block."""
         rbm = self.model
         x, f = self.features, self.dactivation
-        kernel = x[:, :, None] * f[:, None, :]
+        rows = rbm.log_derivative_rows(x, f)
         if self.features_mean is not None and self.dactivation_mean is not None:
-            kernel = kernel - batch_contract(x, f, rbm.precision) / self.n_samples
-            x, f = x - self.features_mean, f - self.dactivation_mean
-        dtype = rbm.param_dtype
-        return _like_model(
-            self.model,
-            kernel.astype(dtype),
-            f.astype(dtype) if rbm.use_hidden_bias else None,
-            x.astype(dtype) if rbm.use_visible_bias else None,
-        )
+            # The mean row is the dense view's mean mapped back (the map is linear).
+            mean = gradient_like(
+                rbm,
+                batch_contract(x, f, rbm.precision) / self.n_samples,
+                self.dactivation_mean,
+                self.features_mean,
+            )
+            rows = jax.tree.map(lambda row, m: row - m, rows, mean)
+        return _cast(rows, rbm.param_dtype)
 
     def flat(self) -> Inexact[Array, "n_samples n_params"]:
         """The dense `(n_samples, n_params)` matrix, columns in the order of

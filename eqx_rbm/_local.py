@@ -288,7 +288,11 @@ def _ratios(model: AbstractRBM, state: LocalState, delta_theta: Array, delta_vis
     """Log-ratios of several proposals per chain from their pre-activation changes."""
     new_sum = jnp.sum(model.activation(state.theta[..., None, :] + delta_theta), axis=-1)
     delta = new_sum - state.hidden_sum[..., None]
-    return delta if delta_visible is None else delta + delta_visible
+    delta = delta if delta_visible is None else delta + delta_visible
+    # XLA sums this batch of proposals in another order than local_state summed the
+    # state: past a few hundred hidden units an unchanged configuration would be
+    # an ulp away from 0 instead of exactly 0.
+    return jnp.where(jnp.all(delta_theta == 0, axis=-1), 0 if delta_visible is None else delta_visible, delta)
 
 
 def _guard_values(model: AbstractRBM, delta: Array, caller: str, *values: Array) -> Array:

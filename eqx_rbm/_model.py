@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 
 import equinox as eqx
 import jax
@@ -138,9 +138,12 @@ class AbstractRBM(eqx.Module):
 
     Subclasses say how a configuration is encoded (`site_features`, with the
     value checks `check_values` and `values_invalid`) and which dense RBM
-    parameters they stand for (`dense`); the forward pass, local updates
+    parameters they stand for (`dense`, with its transpose
+    `from_dense_gradient`); the forward pass, local updates
     ([`eqx_rbm.LocalState`][]), closed-form derivatives, the sampler and the
-    variables adapters are written once against these members.
+    variables adapters are written once against these members. Two members
+    let a model whose dense view ties parameters (a symmetric one) keep the
+    derivatives cheap: `log_derivative_rows` and `factorised_kernel`.
 
     Every model is built through its `__init__` or its `from_arrays`
     classmethod.
@@ -152,6 +155,17 @@ class AbstractRBM(eqx.Module):
     activation: eqx.AbstractVar[Callable[[Array], Array]]
     precision: eqx.AbstractVar[Any]
     alpha: eqx.AbstractVar[float | int]
+    if TYPE_CHECKING:  # pyright does not know equinox's AbstractClassVar
+        factorised_kernel: ClassVar[bool]
+    else:
+        factorised_kernel: eqx.AbstractClassVar[bool]
+    """Whether [`eqx_rbm.Jacobian.kernel`][] uses the factorised form of the dense view.
+
+    That form is exact when `dense()` returns the parameters themselves. A
+    model whose dense view ties several entries to one parameter (a
+    symmetric one) sets it false: its kernel is the Gram matrix of the
+    materialised `(n_samples, n_params)` rows.
+    """
 
     @property
     @abc.abstractmethod
@@ -185,6 +199,24 @@ class AbstractRBM(eqx.Module):
 
         The arrays of `gradient` may carry leading batch dimensions (one set per
         sample), which the returned pytree keeps.
+        """
+
+    @abc.abstractmethod
+    def log_derivative_rows(self, features: Array, dactivation: Array) -> Self:
+        """Per-sample log-derivatives from the factors of the dense view.
+
+        **Arguments:**
+
+        - `features`: $\\phi(x)$, real, shape `(*batch, n_features)`.
+        - `dactivation`: $f'(\\theta)$, shape `(*batch, n_hidden)`.
+
+        **Returns:**
+
+        `from_dense_gradient(Dense(features ⊗ dactivation, dactivation,
+        features))`, a model-shaped pytree with the leading `*batch`
+        dimensions, in the dtype the two promote to (a disabled bias stays
+        `None`); a model with tied weights contracts the ties without forming
+        the outer product.
         """
 
     @property
@@ -319,6 +351,23 @@ def given_arrays(kernel: Array, hidden_bias: Any, visible_bias: Any, alpha: floa
         "visible_bias_init": Given(visible_bias),
         "key": jax.random.key(0),  # unused: every initializer returns its array
     }
+
+
+def gradient_like(model: Any, kernel: Any, hidden_bias: Any, visible_bias: Any) -> Any:
+    """The model-shaped pytree of a gradient given on the dense view; disabled biases stay `None`."""
+    return model.from_dense_gradient(
+        Dense(
+            kernel,
+            hidden_bias if model.use_hidden_bias else None,
+            visible_bias if model.use_visible_bias else None,
+        )
+    )
+
+
+def dense_log_derivative_rows(model: Any, features: Array, dactivation: Array) -> Any:
+    """`log_derivative_rows` of a model whose dense view is its parameters: the outer product."""
+    kernel = features[..., :, None] * dactivation[..., None, :]
+    return gradient_like(model, kernel, dactivation, features)
 
 
 def replace_parameters(model: Any, kernel: Any, hidden_bias: Any, visible_bias: Any) -> Any:

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
-import numpy as np
-from jax.core import Tracer
 from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
 from ._checks import (
     check_alpha,
-    check_numeric,
     check_param_dtype,
     check_positive_int,
     feature_dtype_for,
@@ -25,6 +21,7 @@ from ._model import (
     Dense,
     Initializer,
     default_init,
+    dense_log_derivative_rows,
     given_arrays,
     init_parameters,
     replace_parameters,
@@ -64,6 +61,7 @@ class RBMMultiVal(AbstractRBM):
     activation: Callable[[Array], Array] = eqx.field(static=True)
     precision: Any = eqx.field(static=True)
     alpha: float | int = eqx.field(static=True)
+    factorised_kernel: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -168,26 +166,22 @@ class RBMMultiVal(AbstractRBM):
         return self.one_hot.local_states
 
     def site_features(self, values: Array) -> Array:
-        return self.one_hot.matches(values).astype(self.one_hot.dtype)
+        return self.one_hot.site_features(values)
 
     def check_values(self, values: Any, name: str) -> None:
-        check_numeric(name, values, allow_complex=False)
-        if not isinstance(values, Tracer):
-            # Before any conversion: with x64 off jnp.asarray could wrap or
-            # round an unknown value onto a state.
-            array = values if isinstance(values, jax.Array) else np.asarray(values)
-            self.one_hot._raise_on_unknown(array, name)
+        self.one_hot.check_values(values, name)
 
     def values_invalid(self, values: Array) -> Array | None:
-        return ~jnp.all(jnp.any(self.one_hot.matches(values), axis=-1))
+        return self.one_hot.values_invalid(values)
 
     def invalid_message(self, name: str) -> str:
-        return f"{name} holds a value that is not one of local_states={self.local_states}; " + (
-            self.one_hot._fix_hint()
-        )
+        return self.one_hot.invalid_message(name)
 
     def dense(self) -> Dense:
         return Dense(self.kernel, self.hidden_bias, self.visible_bias)
 
     def from_dense_gradient(self, gradient: Dense) -> RBMMultiVal:
         return replace_parameters(self, *gradient)
+
+    def log_derivative_rows(self, features: Array, dactivation: Array) -> RBMMultiVal:
+        return dense_log_derivative_rows(self, features, dactivation)

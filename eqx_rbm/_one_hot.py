@@ -124,6 +124,29 @@ class OneHot(eqx.Module):
             match = match & jnp.asarray(representable)
         return match
 
+    def site_features(self, values: Array) -> Array:
+        """Features of shape `(*values.shape, n_classes)`, unchecked (a model's `site_features`)."""
+        return self.matches(values).astype(self.dtype if self.dtype is not None else jnp.result_type(float))
+
+    def check_values(self, values: Any, name: str) -> None:
+        """Raises on a non-real dtype, and eagerly on a value outside `local_states`."""
+        check_numeric(name, values, allow_complex=False)
+        if not isinstance(values, Tracer):
+            # Before any conversion: with x64 off jnp.asarray could wrap or
+            # round an unknown value onto a state.
+            array = values if isinstance(values, jax.Array) else np.asarray(values)
+            self._raise_on_unknown(array, name)
+
+    def values_invalid(self, values: Array) -> Array:
+        """A traced scalar, true when some value is outside `local_states`."""
+        return ~jnp.all(jnp.any(self.matches(values), axis=-1))
+
+    def invalid_message(self, name: str) -> str:
+        """The run-time error for the values `values_invalid` flags."""
+        return f"{name} holds a value that is not one of local_states={self.local_states}; " + (
+            self._fix_hint()
+        )
+
     def _states_for(self, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
         """The local states in an input's dtype, and which of them it can hold exactly."""
         states = np.asarray(self.local_states)

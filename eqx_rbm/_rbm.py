@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -16,6 +16,7 @@ from ._model import (
     Dense,
     Initializer,
     default_init,
+    dense_log_derivative_rows,
     given_arrays,
     init_parameters,
     replace_parameters,
@@ -56,6 +57,7 @@ class RBM(AbstractRBM):
     activation: Callable[[Array], Array] = eqx.field(static=True)
     precision: Any = eqx.field(static=True)
     alpha: float | int = eqx.field(static=True)
+    factorised_kernel: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -168,3 +170,6 @@ class RBM(AbstractRBM):
 
     def from_dense_gradient(self, gradient: Dense) -> RBM:
         return replace_parameters(self, *gradient)
+
+    def log_derivative_rows(self, features: Array, dactivation: Array) -> RBM:
+        return dense_log_derivative_rows(self, features, dactivation)

@@ -88,6 +88,30 @@ def netket_rbm_variables(model: eqx_rbm.RBM) -> dict:
     return {"params": params}
 
 
+def leaves_identical(a, b) -> bool:
+    """Same tree, and every leaf has the same dtype, shape and bits."""
+    import jax
+
+    if jax.tree.structure(a) != jax.tree.structure(b):
+        return False
+    return all(
+        np.asarray(x).dtype == np.asarray(y).dtype
+        and np.asarray(x).shape == np.asarray(y).shape
+        and np.asarray(x).tobytes() == np.asarray(y).tobytes()
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
+def nested_keys(tree, prefix=()) -> list[tuple]:
+    """Every key path of nested mappings, in their order."""
+    out = []
+    for k, v in tree.items():
+        out.append((*prefix, k))
+        if isinstance(v, dict):
+            out += nested_keys(v, (*prefix, k))
+    return out
+
+
 def load_recipe(name: str) -> ModuleType:
     """Imports docs/recipes/<name>.py, the file the documentation page shows."""
     if name in sys.modules:

@@ -1,11 +1,13 @@
 """NetKet's RBM models as Flax Linen modules, computed by eqx_rbm (needs `eqx_rbm[flax]`).
 
-[`eqx_rbm.linen.RBM`][] and [`eqx_rbm.linen.RBMMultiVal`][] are
-`flax.linen.Module`s with NetKet's attributes and parameters, so they replace
-`netket.models.RBM` / `RBMMultiVal` anywhere, nested inside other Flax models
-included. [`eqx_rbm.linen.to_linen`][] turns an Equinox model into a twin and
-its variables, and [`eqx_rbm.linen.to_equinox`][] turns a twin and variables
-back; the Flax-free converters they build on are [`eqx_rbm.from_variables`][]
+[`eqx_rbm.linen.RBM`][], [`eqx_rbm.linen.RBMMultiVal`][] and
+[`eqx_rbm.linen.RBMSymm`][] are `flax.linen.Module`s with NetKet's attributes
+and parameters, so they replace `netket.models.RBM` / `RBMMultiVal` /
+`RBMSymm` anywhere, nested inside other Flax models included;
+[`eqx_rbm.linen.RBMMultiValSymm`][] is the twin of
+[`eqx_rbm.RBMMultiValSymm`][]. [`eqx_rbm.linen.to_linen`][] turns an Equinox
+model into a twin and its variables, and [`eqx_rbm.linen.to_equinox`][] turns a
+twin and variables back; the Flax-free converters they build on are [`eqx_rbm.from_variables`][]
 and [`eqx_rbm.to_variables`][].
 """
 
@@ -18,9 +20,10 @@ except ImportError as err:
     ) from err
 
 from .._removed import removed_name
+from ._symm_twins import RBMMultiValSymm, RBMSymm
 from ._twins import RBM, RBMMultiVal, to_equinox, to_linen
 
-__all__ = ["RBM", "RBMMultiVal", "to_equinox", "to_linen"]
+__all__ = ["RBM", "RBMMultiVal", "RBMMultiValSymm", "RBMSymm", "to_equinox", "to_linen"]
 
 _REMOVED = {
     "from_variables": "eqx_rbm.linen.to_equinox(twin, variables)",

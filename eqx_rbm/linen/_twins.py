@@ -50,6 +50,16 @@ def _check_config(module: Any) -> None:
             raise TypeError(f"{name}: expected a callable, got {getattr(module, name)!r}")
 
 
+def check_classes(module: Any) -> None:
+    """Checks `n_classes` and stores `local_states` as a tuple (a multi-valued twin's `__post_init__`)."""
+    n_classes = check_positive_int("n_classes", module.n_classes)
+    if n_classes < 2:
+        raise ValueError(f"n_classes: expected at least 2 classes, got {n_classes}")
+    if module.local_states is not None:
+        # A tuple keeps the module hashable, which Flax's transforms need.
+        object.__setattr__(module, "local_states", _check_local_states(module.local_states, n_classes))
+
+
 def _input_size(x: Any, *, allow_complex: bool) -> int:
     check_numeric("x", x, allow_complex=allow_complex)
     if jnp.ndim(x) == 0:
@@ -97,6 +107,11 @@ class Twin(nn.Module):
 
     def layout(self) -> dict[str, Any]:
         """The keywords of the variables layout that the twin's attributes decide."""
+        raise NotImplementedError
+
+    @classmethod
+    def of(cls, model: Any, settings: dict[str, Any]) -> Twin:
+        """The twin of `model`, with the common `settings` read from it by `to_linen`."""
         raise NotImplementedError
 
 
@@ -220,12 +235,7 @@ class RBMMultiVal(Twin):
     local_states: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
-        n_classes = check_positive_int("n_classes", self.n_classes)
-        if n_classes < 2:
-            raise ValueError(f"n_classes: expected at least 2 classes, got {n_classes}")
-        if self.local_states is not None:
-            # A tuple keeps the module hashable, which Flax's transforms need.
-            object.__setattr__(self, "local_states", _check_local_states(self.local_states, n_classes))
+        check_classes(self)
         _check_config(self)
         super().__post_init__()
 
@@ -262,7 +272,7 @@ class RBMMultiVal(Twin):
         return cls(model.n_classes, local_states=local_states, **settings)
 
 
-def to_equinox(module: RBM | RBMMultiVal, variables: Mapping[str, Any] | None = None) -> AbstractRBM:
+def to_equinox(module: Twin, variables: Mapping[str, Any] | None = None) -> AbstractRBM:
     """The Equinox model described by a twin and NetKet-layout variables.
 
     [`eqx_rbm.from_variables`][] with the configuration read from the twin;
@@ -270,10 +280,11 @@ def to_equinox(module: RBM | RBMMultiVal, variables: Mapping[str, Any] | None = 
 
     **Arguments:**
 
-    - `module`: an [`eqx_rbm.linen.RBM`][] or [`eqx_rbm.linen.RBMMultiVal`][]
+    - `module`: an [`eqx_rbm.linen.RBM`][], [`eqx_rbm.linen.RBMMultiVal`][],
+      [`eqx_rbm.linen.RBMSymm`][] or [`eqx_rbm.linen.RBMMultiValSymm`][]
       (bound or not). It carries what no array holds: `activation`,
-      `precision`, `alpha`, the bias flags, and for RBMMultiVal `n_classes` and
-      `local_states`.
+      `precision`, `alpha`, the bias flags, for the multi-valued twins
+      `n_classes` and `local_states`, and for the symmetric ones `symmetries`.
     - `variables`: `{"params": ...}` in NetKet's layout, as for
       [`eqx_rbm.from_variables`][] (plain dicts, FrozenDicts,
       `MCState.variables`, a restored `MCState` state dict); default: the
@@ -281,7 +292,7 @@ def to_equinox(module: RBM | RBMMultiVal, variables: Mapping[str, Any] | None = 
 
     **Returns:**
 
-    An [`eqx_rbm.RBM`][] or [`eqx_rbm.RBMMultiVal`][] holding the given arrays.
+    The Equinox model of the twin's kind ([`eqx_rbm.RBM`][], ...) holding the given arrays.
     `param_dtype` only says what `init` creates: parameters of any floating or
     complex dtype are taken as they are and promote exactly as in the twin's
     `apply`.
@@ -292,7 +303,8 @@ def to_equinox(module: RBM | RBMMultiVal, variables: Mapping[str, Any] | None = 
     mis-shaped path for the twin's settings.
     """
     if not isinstance(module, Twin):
-        raise TypeError(f"module: expected an eqx_rbm.linen.RBM or eqx_rbm.linen.RBMMultiVal, got {module!r}")
+        names = " or ".join(f"eqx_rbm.linen.{twin.__name__}" for twin in _TWINS.values())
+        raise TypeError(f"module: expected an {names}, got {module!r}")
     if variables is None:
         if module.scope is None:
             raise ValueError(
@@ -313,12 +325,13 @@ def to_equinox(module: RBM | RBMMultiVal, variables: Mapping[str, Any] | None = 
     )
 
 
-def to_linen(model: AbstractRBM) -> tuple[RBM | RBMMultiVal, VariableDict]:
+def to_linen(model: AbstractRBM) -> tuple[Twin, VariableDict]:
     """The twin and the variables of an Equinox model: the inverse of [`eqx_rbm.linen.to_equinox`][].
 
     **Arguments:**
 
-    - `model`: an [`eqx_rbm.RBM`][] or [`eqx_rbm.RBMMultiVal`][].
+    - `model`: an [`eqx_rbm.RBM`][], [`eqx_rbm.RBMMultiVal`][],
+      [`eqx_rbm.RBMSymm`][] or [`eqx_rbm.RBMMultiValSymm`][].
 
     **Returns:**
 
@@ -337,8 +350,14 @@ def to_linen(model: AbstractRBM) -> tuple[RBM | RBMMultiVal, VariableDict]:
     }
     twin = _TWINS.get(type(model))
     if twin is None:
-        raise TypeError(f"model: expected an eqx_rbm.RBM or eqx_rbm.RBMMultiVal, got {type(model).__name__}")
+        names = " or ".join(f"eqx_rbm.{kind.__name__}" for kind in _TWINS)
+        raise TypeError(f"model: expected an {names}, got {type(model).__name__}")
     return twin.of(model, settings), variables
 
 
-_TWINS: dict[type, type[RBM] | type[RBMMultiVal]] = {EqxRBM: RBM, EqxRBMMultiVal: RBMMultiVal}
+_TWINS: dict[type, type[Twin]] = {EqxRBM: RBM, EqxRBMMultiVal: RBMMultiVal}
+
+
+def register_twin(model_type: type, twin_type: type[Twin]) -> None:
+    """Makes `to_linen` turn a `model_type` into a `twin_type` (each twin module registers its own)."""
+    _TWINS[model_type] = twin_type
