@@ -161,11 +161,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--samples and --final-samples: expected multiples of --chains={args.chains}")
     if args.resume and args.checkpoint is None:
         parser.error("--resume: expected --checkpoint PATH, the checkpoint to continue from")
-    if args.symmetric and not hasattr(eqx_rbm, "RBMSymm"):
-        parser.error(
-            f"--symmetric: needs eqx_rbm.RBMSymm, the translation-symmetric RBM, which this eqx_rbm "
-            f"{eqx_rbm.__version__} does not have; use the dense RBM (leave out --symmetric)"
-        )
     try:
         system(args)
     except ValueError as err:

@@ -284,17 +284,7 @@ def test_argument_errors(example, capsys, argv: list[str], message: str) -> None
     assert message in capsys.readouterr().err
 
 
-def require_symmetric(example, capsys) -> None:
-    """Skips a test of the symmetric network where eqx_rbm has none yet, after checking the refusal."""
-    if not hasattr(eqx_rbm, "RBMSymm"):
-        with pytest.raises(SystemExit):
-            example.parse_args(["--symmetric"])
-        assert "needs eqx_rbm.RBMSymm" in capsys.readouterr().err
-        pytest.skip("eqx_rbm.RBMSymm is not in this eqx_rbm yet; --symmetric refuses clearly")
-
-
 def test_symmetric_network_local_energies(example, capsys) -> None:
-    require_symmetric(example, capsys)
     nk = require("netket")
     argv = ["--model", "heisenberg", "--lattice", "square", "--length", "4", "--j2", "0.5", "--marshall"]
     args = example.parse_args([*argv, "--symmetric"])
@@ -309,6 +299,5 @@ def test_symmetric_network_local_energies(example, capsys) -> None:
 
 
 def test_symmetric_network_run(example, capsys) -> None:
-    require_symmetric(example, capsys)
     result = example.main([*RUN, "--symmetric", "--iterations", "3"])
     assert type(result.model).__name__ == "RBMSymm" and np.isfinite(result.energy)
