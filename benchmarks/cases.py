@@ -101,6 +101,54 @@ def multival(dtype: str, n_classes: int, N: int, alpha: int, batch: int) -> dict
 
 
 @measures(
+    "RBMSymm",
+    ratios=(
+        "netket grad/eqx_rbm grad",
+        "netket vmap(grad)/eqx_rbm log_derivatives",
+        "recompute/eqx_rbm propose",
+    ),
+    notes="square L x L torus, translation group (G = L^2), F = alpha filters; eqx_rbm / netket: forward; "
+    "grad: jax.grad of mean log psi; log_derivatives: eqx_rbm.log_derivatives against NetKet's "
+    "vmap(grad); propose: one single-site proposal per sample through LocalState, recompute: its full "
+    "evaluation",
+)
+def symmetric(dtype: str, L: int, alpha: int, batch: int) -> dict[str, Candidate]:
+    import netket as nk
+
+    symmetries = nk.graph.Square(L).translation_group()
+    key, n, complex_ = jax.random.key(0), L * L, dtype.startswith("complex")
+    x = jax.random.choice(jax.random.key(1), jnp.array([-1.0, 1.0]), (batch, n))
+    model = eqx_rbm.RBMSymm(symmetries, alpha=alpha, param_dtype=jnp.dtype(dtype), key=key)
+    reference = nk.models.RBMSymm(symmetries=symmetries, alpha=alpha, param_dtype=jnp.dtype(dtype))
+    params = reference.init(key, x[:1])
+    sites = jax.random.randint(jax.random.key(2), (batch, 1), 0, n)
+    state, flipped = eqx_rbm.local_state(model, x), -jnp.take_along_axis(x, sites, axis=-1)
+    proposed = eqx_rbm.propose(model, state, sites, flipped)[1].x
+
+    def mean_grad(f):
+        return jax.grad(lambda p, x: jnp.mean(f(p, x)), holomorphic=complex_)
+
+    # NetKet's RBMSymm needs a batch axis: each sample as a batch of one.
+    one = jax.grad(lambda p, s: reference.apply(p, s[None])[0], holomorphic=complex_)
+    per_sample = jax.vmap(one, in_axes=(None, 0))
+    return jitted(
+        {
+            EQX: (lambda m, x: m(x), (model, x)),
+            NETKET: (reference.apply, (params, x)),
+            "eqx_rbm grad": (mean_grad(lambda m, x: m(x)), (model, x)),
+            "netket grad": (mean_grad(reference.apply), (params, x)),
+            "eqx_rbm log_derivatives": (eqx_rbm.log_derivatives, (model, x)),
+            "netket vmap(grad)": (per_sample, (params, x)),
+            "eqx_rbm propose": (
+                lambda m, s, i, v: eqx_rbm.propose(m, s, i, v)[0],
+                (model, state, sites, flipped),
+            ),
+            "recompute": (lambda m, x: m(x), (model, proposed)),
+        }
+    )
+
+
+@measures(
     "local update",
     ratios=("recompute/eqx_rbm",),
     notes="eqx_rbm: eqx_rbm.propose, one flip per chain; recompute: log psi of the proposal; activations: "
@@ -245,6 +293,7 @@ CASES = (
     Case("jacobian", jacobian, f"dtype={C} N=16 alpha=2 batch=4096"),
     Case("multival", multival, "dtype=float64 n_classes=8 N=64 alpha=1 batch=4096", quick=True),
     Case("multival", multival, "dtype=float64 n_classes=2,4,16 N=64 alpha=1 batch=4096"),
+    Case("symmetric", symmetric, "dtype=float64,complex128 L=10 alpha=16 batch=1024", quick=True),
     Case("local", local_move, "dtype=float64 N=256 alpha=4 chains=1024", quick=True),
     Case("local", local_move, "dtype=float64 N=256 alpha=4 chains=1,64"),
     Case("local", local_loop, f"dtype={C} N=40 alpha=2 chains=128", quick=True),
