@@ -47,7 +47,9 @@ def test_even_and_finite_everywhere(dtype, data):
     assert y.dtype == dtype
     assert np.all(np.isfinite(y))
     np.testing.assert_array_equal(y, np.asarray(log_cosh(jnp.asarray(-x))))
-    assert np.all(y >= 0)
+    # Non-negative up to the documented absolute error near zero, a few epsilons: NetKet's formula
+    # (bit-identical here) gives -1.1e-16 at x = 7.6e-13, where log cosh x ~ x^2 / 2 underflows eps.
+    assert np.all(y >= -2 * np.finfo(dtype).eps)
     # log cosh x lies between |x| - log 2 and |x|.
     assert np.all(y - np.abs(x) <= 4 * np.finfo(dtype).eps * np.abs(x))
 
