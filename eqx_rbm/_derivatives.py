@@ -7,7 +7,7 @@ $$\partial_a \log\psi = x,\qquad \partial_b \log\psi = f'(\theta),\qquad
 \partial_W \log\psi = x \otimes f'(\theta),$$
 
 so a batch of per-sample derivatives is described by two small matrices, the
-features $X$ (`n_samples by n_visible`) and $F = f'(\theta)$
+features $X$ (`n_samples by n_features`) and $F = f'(\theta)$
 (`n_samples by n_hidden`), instead of `n_samples by n_params` numbers.
 These are the factors of the dense view; a model maps them to its own
 parameters (`log_derivative_rows`, `from_dense_gradient`), summing over the
@@ -62,7 +62,7 @@ def log_derivatives(model: AbstractRBM, x: Num[Array | np.ndarray, "*batch n_sit
 
     A pytree of the same type as `model` whose array leaves have the leading
     `*batch` dimensions prepended (`kernel` of shape
-    `(*batch, n_visible, n_hidden)`, and so on), in the parameters' dtype;
+    `(*batch, n_features, n_hidden)` for a dense model, and so on), in the parameters' dtype;
     a disabled bias stays `None`. For a large batch prefer
     [`eqx_rbm.jacobian`][], which never forms the `kernel` block.
     """
