@@ -84,12 +84,12 @@ def log_cosh(x: ArrayLike) -> Inexact[Array, "*shape"]:
     For real inputs the floating-point operations are the same as NetKet's
     `netket.nn.activation.log_cosh`, so values agree bit for bit, but the sign
     is taken with `abs` instead of a multiplication by a sign, which XLA fuses
-    into a much cheaper loop on CPU (an RBM forward pass runs 2-3x faster).
+    into a much cheaper loop on CPU (see the performance page for measurements).
 
     For complex inputs the value is NetKet's, $z + \log(1 + e^{-2z}) - \log 2$
     after the flip (so the imaginary part is on the same branch, within
     $\pi/2$ of $\operatorname{Im} z$), but it is evaluated in real arithmetic
-    that XLA vectorises on CPU: about 4-7x cheaper than complex `exp` and
+    that XLA vectorises on CPU, avoiding complex `exp` and
     `log1p`, whose sines, cosines and arctangents are scalar library calls.
     Both parts are within a few ulp of the exact value (the real part relative
     to $\max(|\cdot|, 1)$), also near the zeros of $\cosh$, where the real
