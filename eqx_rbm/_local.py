@@ -16,6 +16,8 @@ family has local updates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -24,7 +26,9 @@ from jax.core import Tracer
 from jaxtyping import Array, Bool, Inexact, Int, Num, jaxtyped
 
 from ._checks import guarded_zero
+from ._log_cosh import log_cosh, log_cosh_within
 from ._model import AbstractRBM, Dense
+from ._separately import separately
 from ._sharding import gather_rows
 
 
@@ -79,7 +83,7 @@ def local_state(model: AbstractRBM, x: Num[Array | np.ndarray, "*batch n_sites"]
     `(*batch, n_hidden)` and `(*batch,)`.
     """
     theta = model.theta(x)
-    return LocalState(jnp.asarray(x), theta, jnp.sum(model.activation(theta), axis=-1))
+    return LocalState(jnp.asarray(x), theta, hidden_sum(model, theta))
 
 
 def _is_traced(*arrays: object) -> bool:
@@ -168,7 +172,7 @@ def propose_unchecked(
     # Per site first, so that an unchanged site contributes exactly zero.
     delta_theta = jnp.sum(jnp.sum(change[..., None] * rows, axis=-2), axis=-2)
     new_theta = state.theta + delta_theta
-    new_sum = jnp.sum(model.activation(new_theta), axis=-1)
+    new_sum = hidden_sum(model, new_theta)
     delta = new_sum - state.hidden_sum
     if dense.visible_bias is not None:
         visible = gather_rows(_site_rows(model, dense.visible_bias), sites)
@@ -284,15 +288,63 @@ def accept_unchecked(state: LocalState, proposed: LocalState, mask: Array) -> Lo
     )
 
 
-def _ratios(model: AbstractRBM, state: LocalState, delta_theta: Array, delta_visible: Array | None) -> Array:
-    """Log-ratios of several proposals per chain from their pre-activation changes."""
-    new_sum = jnp.sum(model.activation(state.theta[..., None, :] + delta_theta), axis=-1)
-    delta = new_sum - state.hidden_sum[..., None]
-    delta = delta if delta_visible is None else delta + delta_visible
-    # XLA sums this batch of proposals in another order than local_state summed the
-    # state: past a few hundred hidden units an unchanged configuration would be
-    # an ulp away from 0 instead of exactly 0.
-    return jnp.where(jnp.all(delta_theta == 0, axis=-1), 0 if delta_visible is None else delta_visible, delta)
+def _rows_times(change: Array, rows: Array) -> Array:
+    """`sum_c change[..., p, c] * rows[p, c, :]`: the pre-activation changes of `P` proposals.
+
+    A broadcast product per feature instead of a contraction: XLA then fuses it
+    into the consumer instead of writing a `(*batch, P, n_hidden)` array.
+    """
+    out = change[..., 0, None] * rows[:, 0]
+    for c in range(1, change.shape[-1]):
+        out = out + change[..., c, None] * rows[:, c]
+    return out
+
+
+Activation = Callable[[Array], Array]
+
+
+def _activated(
+    model: AbstractRBM, imag_bound: Callable[[], Array], fn: Callable[..., Array], *args: Array
+) -> Array:
+    """`fn(model.activation, *args)`, kept apart from the caller's operations.
+
+    `args[0]` holds pre-activations; for complex ones with the `log_cosh`
+    activation, `imag_bound()` bounds `|Im|` of every value `fn` activates.
+    See `eqx_rbm._separately` and `eqx_rbm._log_cosh.log_cosh_within` for why.
+    """
+    if model.activation is log_cosh and jnp.iscomplexobj(args[0]):
+        return log_cosh_within(imag_bound(), lambda f: fn(f, *args))
+    return separately(lambda *a: fn(model.activation, *a), *args)
+
+
+def hidden_sum(model: AbstractRBM, theta: Array) -> Array:
+    """`sum_h f(theta_h)` over the last axis."""
+    return _activated(model, lambda: jnp.max(jnp.abs(theta.imag)), lambda f, t: jnp.sum(f(t), axis=-1), theta)
+
+
+def _ratios(
+    model: AbstractRBM, state: LocalState, change: Array, rows: Array, delta_visible: Array | None
+) -> Array:
+    """Log-ratios of several proposals per chain, their pre-activations changed by
+    `_rows_times(change, rows)`."""
+
+    # Differences per hidden unit, then their sum: the rounding is relative to the
+    # changes rather than to the whole hidden sum.
+    def hidden(activation: Activation, theta: Array, change: Array, rows: Array) -> Array:
+        before = activation(theta)[..., None, :]
+        after = activation(theta[..., None, :] + _rows_times(change, rows))
+        # XLA may evaluate `before` and `after` in differently vectorised loops, an
+        # ulp apart: an unchanged configuration is set to exactly 0 explicitly.
+        return jnp.where(jnp.all(change == 0, axis=-1), 0, jnp.sum(after - before, axis=-1))
+
+    def imag_bound() -> Array:  # of theta + delta theta: sum_c max |change_c| max |Im rows_c|
+        per_feature = jnp.max(jnp.abs(change), axis=tuple(range(change.ndim - 1)))
+        return jnp.max(jnp.abs(state.theta.imag)) + jnp.sum(
+            per_feature * jnp.max(jnp.abs(rows.imag), axis=(0, 2))
+        )
+
+    delta = _activated(model, imag_bound, hidden, state.theta, change, rows)
+    return delta if delta_visible is None else delta + delta_visible
 
 
 def _guard_values(model: AbstractRBM, delta: Array, caller: str, *values: Array) -> Array:
@@ -339,12 +391,10 @@ def site_log_ratios(
         )
     dense = model.dense()
     change = feature_change(model, state.x, jnp.asarray(new_values), dense)  # (*batch, n_sites, fps)
-    kernel = _site_rows(model, dense.kernel)
-    delta_theta = jnp.einsum("...ic,ich->...ih", change, kernel, precision=model.precision)
     delta_visible = None
     if dense.visible_bias is not None:
         delta_visible = jnp.sum(change * _site_rows(model, dense.visible_bias), axis=-1)
-    delta = _ratios(model, state, delta_theta, delta_visible)
+    delta = _ratios(model, state, change, _site_rows(model, dense.kernel), delta_visible)
     return _guard_values(model, delta, "site_log_ratios", state.x, jnp.asarray(new_values))
 
 
@@ -383,12 +433,11 @@ def exchange_log_ratios(
     change = feature_change(model, x_i, x_j, dense)  # (*batch, n_pairs, fps)
     kernel = _site_rows(model, dense.kernel)
     row_difference = kernel[pairs[:, 0]] - kernel[pairs[:, 1]]  # (n_pairs, fps, n_hidden)
-    delta_theta = jnp.einsum("...pc,pch->...ph", change, row_difference, precision=model.precision)
     delta_visible = None
     if dense.visible_bias is not None:
         visible = _site_rows(model, dense.visible_bias)
         delta_visible = jnp.sum(change * (visible[pairs[:, 0]] - visible[pairs[:, 1]]), axis=-1)
-    delta = _ratios(model, state, delta_theta, delta_visible)
+    delta = _ratios(model, state, change, row_difference, delta_visible)
     if traced_pairs:
         message = f"exchange_log_ratios: a pair holds a site out of [0, {n_sites}) or the same site twice"
         delta = delta + guarded_zero(delta.dtype, _sites_invalid(pairs, n_sites), message)

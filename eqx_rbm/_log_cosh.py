@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -55,6 +56,34 @@ def _complex_tanh_jvp(primals, tangents):
     (z,), (t,) = primals, tangents
     y = _complex_tanh(z)
     return y, (1 - y * y) * t
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _complex_log_cosh_branch(library_trig: bool, z: Array) -> Array:
+    return _complex_math.log_cosh(z, library_trig=library_trig)
+
+
+@_complex_log_cosh_branch.defjvp
+def _complex_log_cosh_branch_jvp(library_trig, primals, tangents):
+    (z,), (t,) = primals, tangents
+    return _complex_log_cosh_branch(library_trig, z), _complex_math.tanh(z, library_trig=library_trig) * t
+
+
+def log_cosh_within(imag_bound: Array, fn: Callable[[Callable[[Array], Array]], Array]) -> Array:
+    """`fn(f)` with `f` the complex `log_cosh`, its range decided once, up front.
+
+    `log_cosh` decides on every call whether a complex array lies within the
+    range of the vectorised reduction, a conditional that makes XLA write its
+    input to memory. A caller that bounds `|Im z|` of every `z` it passes to
+    `f` by the real scalar `imag_bound` gets a branch-free `f` inside one
+    conditional instead, so that its whole computation fuses.
+    """
+    bound = lax.stop_gradient(jnp.abs(imag_bound))
+    return lax.cond(
+        _in_fast_range(lax.complex(jnp.zeros_like(bound), bound)),
+        lambda: fn(functools.partial(_complex_log_cosh_branch, False)),
+        lambda: fn(functools.partial(_complex_log_cosh_branch, True)),
+    )
 
 
 @jax.custom_jvp

@@ -9,6 +9,7 @@ numbers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -18,9 +19,11 @@ import numpy as np
 from jax.core import Tracer
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from . import _flip
 from ._checks import check_positive_int, guarded_zero
 from ._local import LocalState, _check_sites_eager, _check_state, accept_unchecked, propose_unchecked
 from ._model import AbstractRBM, Dense
+from ._separately import unbatched_all
 
 Method = Literal["auto", "fused", "portable"]
 
@@ -183,17 +186,32 @@ def metropolis(
     n_moves = n_sites if table is None else len(table)
     pairs_array = None if table is None else jnp.asarray(table, jnp.int32)
 
-    def sweep(carry: tuple[LocalState, Array], key: PRNGKeyArray):
+    product = not fused and _flip.applies(model, state, len(states))
+    table = _flip.rows(model, dense, states_array, pairs_array, real) if product else None
+
+    def sweep(carry: tuple[LocalState, Array], key: PRNGKeyArray, by_product: bool):
         state, n_accepted = carry
         draws = draw(key, sweep_size, n_chains, n_moves, len(states), real)
         if fused:
             state, accepted = fused_sweep(model, dense, state, draws, states_array, interpret=_interpret())
+        elif by_product:
+            assert table is not None
+            state, accepted = _flip.sweep(model, table, state, draws, states_array, pairs_array)
         else:
             state, accepted = portable_sweep(model, dense, state, draws, states_array, pairs_array)
         return (state, n_accepted + accepted), state.x
 
-    start = (state, jnp.zeros(n_chains, jnp.int32))
-    (state, n_accepted), samples = jax.lax.scan(sweep, start, jax.random.split(key, n_sweeps))
+    def sweeps(by_product: bool):
+        start = (state, jnp.zeros(n_chains, jnp.int32))
+        body = functools.partial(sweep, by_product=by_product)
+        return jax.lax.scan(body, start, jax.random.split(key, n_sweeps))
+
+    if table is None:
+        (state, n_accepted), samples = sweeps(False)
+    else:
+        # Product steps where the model's rows allow them (see eqx_rbm._flip), decided once per call.
+        bounded = unbatched_all(_flip.within_bounds(table))
+        (state, n_accepted), samples = jax.lax.cond(bounded, lambda: sweeps(True), lambda: sweeps(False))
     return samples, state, n_accepted / (n_sweeps * sweep_size)
 
 

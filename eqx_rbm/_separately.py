@@ -1,0 +1,46 @@
+"""A computation kept apart from its callers' operations by XLA's CPU backend.
+
+XLA's CPU backend (jax 0.10) compiles a sum over hidden units of an
+activation into a fast reduction loop, but when the caller's element-wise
+operations on the result (`exp`, subtracting a cached sum, a comparison) are
+fused into the same loop it runs several times slower (the `local energies`
+rows of `python -m benchmarks` measure it). `optimization_barrier` does not
+stop that fusion; a conditional does, since fusion never crosses its branches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+
+@jax.custom_batching.custom_vmap
+def unbatched_all(x: jax.Array) -> jax.Array:
+    """`jnp.all(x)`, also over the batch under `vmap`: one decision for a conditional.
+
+    A batched predicate would turn `lax.cond` into a `select`, which evaluates
+    both branches.
+    """
+    return jnp.all(x)
+
+
+@unbatched_all.def_vmap
+def _(axis_size, in_batched, x):
+    return unbatched_all(x), False
+
+
+def separately(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)`; on CPU inside a conditional that XLA does not fuse across.
+
+    Other backends call `fn` directly: there a conditional would cost a
+    round trip to the host, and nothing is gained.
+    """
+    if jax.default_backend() != "cpu":
+        return fn(*args)
+    first = jnp.ravel(lax.stop_gradient(args[0]))[:1]
+    always = unbatched_all((first == first) | (first != first))  # true, but not to XLA
+    return lax.cond(always, fn, fn, *args)

@@ -1,0 +1,128 @@
+"""Product-form Metropolis steps (eqx_rbm._flip) against the sum of activations they replace."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import eqx_rbm
+from eqx_rbm import _flip, _sampler
+
+N_SITES, N_CHAINS, SWEEP = 10, 64, 30
+
+
+def _model(scale: float, dtype=jnp.float64, visible: bool = True, states=(-1.0, 1.0)):
+    init = jax.nn.initializers.normal(scale)
+    return eqx_rbm.RBM(
+        N_SITES,
+        alpha=3,
+        param_dtype=dtype,
+        use_visible_bias=visible,
+        kernel_init=init,
+        hidden_bias_init=init,
+        visible_bias_init=init,
+        key=jax.random.key(0),
+    )
+
+
+def _start(model, states, pairs, seed=1):
+    rng = np.random.default_rng(seed)
+    if pairs is None:
+        x = rng.choice(states, size=(N_CHAINS, N_SITES))
+    else:  # exchanges keep the number of each value: start with both present
+        x = np.stack([rng.permutation(np.repeat(states, N_SITES // 2)) for _ in range(N_CHAINS)])
+    return eqx_rbm.local_state(model, jnp.asarray(x, model.param_dtype))
+
+
+def _both(model, states, pairs, key):
+    """One sweep through each path, from the same state and the same random numbers."""
+    state = _start(model, states, pairs)
+    states = jnp.asarray(states, state.x.dtype)
+    dense = model.dense()
+    real = jnp.finfo(model.param_dtype).dtype
+    n_moves = N_SITES if pairs is None else len(pairs)
+    draws = _sampler.draw(key, SWEEP, N_CHAINS, n_moves, 2, real)
+    table = _flip.rows(model, dense, states, pairs, real)
+    assert _flip.applies(model, state, 2)
+    by_sum = _sampler.portable_sweep(model, dense, state, draws, states, pairs)
+    by_product = _flip.sweep(model, table, state, draws, states, pairs)
+    return table, by_sum, by_product
+
+
+PAIRS = jnp.asarray([(i, (i + 1) % N_SITES) for i in range(N_SITES)] + [(0, 5)], jnp.int32)
+
+
+@pytest.mark.parametrize("pairs", [None, PAIRS], ids=["flips", "exchanges"])
+@pytest.mark.parametrize("visible", [True, False])
+@pytest.mark.parametrize("states", [(-1.0, 1.0), (0.0, 1.0)], ids=["spins", "occupations"])
+def test_product_steps_make_the_same_decisions(pairs, visible, states):
+    model = _model(0.3, visible=visible)
+    table, (state_s, accepted_s), (state_p, accepted_p) = _both(model, states, pairs, jax.random.key(2))
+    assert bool(_flip.within_bounds(table))
+    np.testing.assert_array_equal(state_p.x, state_s.x)
+    np.testing.assert_array_equal(accepted_p, accepted_s)
+    assert 0 < int(jnp.sum(accepted_p)) < N_CHAINS * SWEEP  # both outcomes were exercised
+    np.testing.assert_allclose(state_p.theta, state_s.theta, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(state_p.hidden_sum, state_s.hidden_sum, rtol=1e-13, atol=1e-13)
+    # ... and the state is that of its configurations, from scratch.
+    fresh = eqx_rbm.local_state(model, state_p.x)
+    np.testing.assert_allclose(state_p.theta, fresh.theta, rtol=0, atol=1e-12)
+
+
+def test_float32_decisions_agree():
+    model = _model(0.3, dtype=jnp.float32)
+    _, (state_s, accepted_s), (state_p, accepted_p) = _both(model, (-1.0, 1.0), None, jax.random.key(3))
+    # float32 ratios differ in the last bits: a decision may flip only where
+    # log u lies within that distance of the log-ratio; with these draws none does.
+    np.testing.assert_array_equal(accepted_p, accepted_s)
+    np.testing.assert_array_equal(state_p.x, state_s.x)
+
+
+def test_bounds():
+    """Rows past the bounds are refused, so that metropolis keeps the sum of activations."""
+    dtype = jnp.float64
+    states = jnp.asarray([-1.0, 1.0])
+    small, large = _model(0.1), _model(0.1)
+    large = eqx_rbm.RBM.from_arrays(
+        large.kernel.at[0, 0].set(1.6), large.hidden_bias, large.visible_bias
+    )  # |a| = 2 * 1.6 = 3.2 > 3
+    assert bool(_flip.within_bounds(_flip.rows(small, small.dense(), states, None, dtype)))
+    assert not bool(_flip.within_bounds(_flip.rows(large, large.dense(), states, None, dtype)))
+    many = eqx_rbm.RBM(
+        N_SITES, alpha=400, kernel_init=jax.nn.initializers.constant(0.9), key=jax.random.key(0)
+    )
+    # every entry within 3 but a row sum of 4000 * 1.8 > 600: the product could overflow
+    assert not bool(_flip.within_bounds(_flip.rows(many, many.dense(), states, None, dtype)))
+
+
+def test_metropolis_falls_back_past_the_bounds():
+    """Past the bounds metropolis gives exactly what the sum of activations gives."""
+    model = _model(0.1)
+    model = eqx_rbm.RBM.from_arrays(model.kernel.at[:, 0].set(2.0), model.hidden_bias, model.visible_bias)
+    state = _start(model, (-1.0, 1.0), None)
+    key = jax.random.key(4)
+    samples, final, acceptance = eqx_rbm.metropolis(model, state, key, n_sweeps=3)
+
+    # The same sweeps with the sum of activations, written out with the sampler's pieces.
+    states = jnp.asarray([-1.0, 1.0])
+    current, accepted = state, 0
+    for k in jax.random.split(key, 3):
+        draws = _sampler.draw(k, N_SITES, N_CHAINS, N_SITES, 2, jnp.float64)
+        current, n = _sampler.portable_sweep(model, model.dense(), current, draws, states, None)
+        accepted = accepted + n
+    np.testing.assert_array_equal(final.x, current.x)
+    np.testing.assert_array_equal(samples[-1], current.x)
+    np.testing.assert_array_equal(acceptance, accepted / (3 * N_SITES))
+    np.testing.assert_array_equal(final.hidden_sum, current.hidden_sum)
+
+
+def test_not_applied_to_other_models():
+    complex_model = eqx_rbm.RBM(4, param_dtype=jnp.complex128, key=jax.random.key(0))
+    multival = eqx_rbm.RBMMultiVal(4, 3, key=jax.random.key(0))
+    spins = eqx_rbm.RBM(4, key=jax.random.key(0))
+    x = jnp.ones((2, 4))
+    assert not _flip.applies(complex_model, eqx_rbm.local_state(complex_model, x), 2)
+    assert not _flip.applies(multival, eqx_rbm.local_state(multival, jnp.zeros((2, 4))), 3)
+    assert not _flip.applies(spins, eqx_rbm.local_state(spins, x), 3)
