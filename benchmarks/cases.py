@@ -19,6 +19,7 @@ from jax.flatten_util import ravel_pytree
 
 import eqx_rbm
 
+from .scale import scale
 from .timing import Candidate, Measure, measures
 from .vmc import netket_sampler, sample, vmc
 
@@ -253,7 +254,10 @@ def memory(**shape: Any) -> dict[str, float]:
 
 
 # --smoke: tiny sizes and one round, whether every case runs; cases that collapse into one run once.
-SMOKE = {"N": 12, "L": 12, "alpha": 1, "batch": 32, "samples": 64, "chains": 16, "n_classes": 3, "repeats": 1}
+SMOKE = {
+    **{"N": 12, "L": 12, "length": 3, "alpha": 1, "batch": 32, "samples": 64, "chains": 16},
+    **{"n_classes": 3, "repeats": 1},
+}
 
 
 def parse(spec: str) -> dict[str, list[Any]]:
@@ -299,7 +303,9 @@ CASES = (
     Case("local", local_loop, f"dtype={C} N=40 alpha=2 chains=128", quick=True),
     Case("local", local_loop, f"dtype={C} N=256 alpha=4 chains=1,64"),
     Case("vmc", vmc, f"dtype={C} L=40 alpha=2 samples=1024 chains=128", quick=True, timing=(5, 10.0)),
+    Case("vmc", vmc, f"dtype={C} L=100 alpha=4 samples=1024 chains=128", quick=True, timing=(3, 10.0)),
     Case("vmc", vmc, f"dtype={C} L=100 alpha=4 samples=4096 chains=1024", timing=(3, 10.0), plot=True),
+    Case("scale", scale, f"dtype={C} length=10,20 alpha=1,4,16 samples=1024,4096 chains=256 repeats=2"),
     Case("netket-sampler", netket_sampler, "dtype=float64 L=40 alpha=2 samples=1024 chains=128", quick=True),
     Case("netket-sampler", netket_sampler, "dtype=float64 L=100 alpha=4 samples=1024 chains=128"),
     Case("overhead", overhead, "dtype=float64 N=16 alpha=1 batch=1", quick=True),

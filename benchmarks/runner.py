@@ -49,6 +49,11 @@ TARGETS = (  # group, the cases it selects ("": all), ratio column and bound, ba
     ("netket-sampler", "L=100", "netket/eqx_rbm >= 5", "any"),
     ("netket-sampler", "L=100", "netket VMC_SR/eqx_rbm VMC_SR >= 1.5", "any"),
     ("vmc", "L=100", "netket sample/eqx_rbm sample >= 5", "gpu"),
+    ("vmc", "dtype=float64 L=100 alpha=4 samples=1024", "netket/eqx_rbm >= 10", "cpu"),
+    ("scale", "dtype=float64 length=10 alpha=4 samples=1024", "netket/eqx_rbm >= 10", "cpu"),
+    ("scale", "dtype=float64 length=10 alpha=4 samples=1024", "netket peak/eqx_rbm peak >= 3", "cpu"),
+    ("scale", "length=20 alpha=4 samples=4096", "eqx_rbm peak <= 4e9", "cpu"),
+    ("scale", "length=20 alpha=4", "netket/eqx_rbm >= 5", "gpu"),
     # A GPU is launch-bound on a few chains either way: a CPU promise.
     ("local", "dtype=float64 N=256 alpha=4", "recompute/eqx_rbm >= 20", "cpu"),
 )
@@ -67,19 +72,27 @@ class Result:
     columns: tuple[str, ...]  # ratio columns besides COLUMNS
     plot: bool
     ratios: dict[str, float | None]
+    remarks: dict[str, str]  # what a candidate function says instead of a number (out of memory, ...)
 
 
 def ratio(times: dict[str, float], column: str) -> float | None:
-    """Column "a/b" of the candidates' times, where a side may be a sum "x + y"; None if one is missing."""
-    top, bottom = (sum(times.get(name, math.nan) for name in side.split(" + ")) for side in column.split("/"))
-    return top / bottom if bottom and math.isfinite(top / bottom) else None
+    """Column "a/b" of the candidates' times, where a side may be a sum "x + y", or a candidate's own
+    value "a"; None if one is missing."""
+    top, bottom = (
+        sum(times.get(name, math.nan) for name in side.split(" + ")) for side in [*column.split("/"), ""][:2]
+    )
+    value = top / bottom if "/" in column else top
+    return value if (bottom or "/" not in column) and math.isfinite(value) else None
 
 
-def plan(quick: bool, only: set[str], smoke: bool) -> list[tuple[Case, dict[str, Any]]]:
+def plan(quick: bool, only: set[str], smoke: bool, select: str = "") -> list[tuple[Case, dict[str, Any]]]:
     """The cases to run, once each: where entries share a case, the one in --quick wins."""
     chosen: dict[tuple[str, str], tuple[Case, dict[str, Any]]] = {}
+    wanted = parse(select)
     for case in CASES:
         for params in case.expand(smoke) if case.group in only and (case.quick or not quick) else []:
+            if any(params.get(k) not in v for k, v in wanted.items() if k in params):
+                continue
             key = (case.measure.title, case.name(params))
             if key not in chosen or case.quick:
                 chosen[key] = (case, params)
@@ -91,9 +104,11 @@ def run(case: Case, params: dict[str, Any], smoke: bool) -> Result:
     medians, rounds = m.fn(**params), params.get("repeats", 1)
     if all(isinstance(c, Candidate) for c in medians.values()):  # else measured by the function itself
         medians, rounds = time_alternating(medians, *((1, 0.0) if smoke else case.timing))
+    remarks = {k: v for k, v in medians.items() if isinstance(v, str)}
+    medians = {k: v for k, v in medians.items() if not isinstance(v, str)}
     ratios = {c: ratio(medians, c) for c in (*COLUMNS, *m.ratios)}
     row = (case.group, m.title, case.name(params), params, medians, rounds, m.unit, m.notes, m.ratios)
-    return Result(*row, case.quick or case.plot, ratios)
+    return Result(*row, case.quick or case.plot, ratios, remarks)
 
 
 def machine(backend: str) -> dict[str, Any]:
@@ -123,12 +138,18 @@ def _value(value: float | None, unit: str) -> str:
     return f"{value / scale:.2f} {suffix}"
 
 
+def unit(r: Result, name: str) -> str:
+    """A candidate's unit: memory where its name says peak, else the row's."""
+    return "bytes" if name.endswith("peak") else r.unit
+
+
 def markdown(results: list[Result], info: dict[str, Any], goals: list[str]) -> str:
     """The table, aligned to read as text too, its notes and the targets."""
     rows = [["group", "case", *MAIN, *COLUMNS, "other", "rounds"]]
     for r in results:
-        other = [f"{k}: {_value(v, r.unit)}" for k, v in r.median_s.items() if k not in MAIN]
+        other = [f"{k}: {_value(v, unit(r, k))}" for k, v in r.median_s.items() if k not in MAIN]
         other += [f"{c}: {r.ratios[c]:.2f}x" for c in r.columns if r.ratios[c] is not None]
+        other += [f"{k}: {v}" for k, v in r.remarks.items()]
         ratios = [f"{r.ratios[c]:.2f}x" if r.ratios[c] is not None else "-" for c in COLUMNS]
         rows.append([r.title, r.case, *(_value(r.median_s.get(k), r.unit) for k in MAIN), *ratios])
         rows[-1] += ["; ".join(other), str(r.rounds)]
@@ -150,7 +171,8 @@ def targets(results: list[Result], backend: str, before: list[dict[str, Any]]) -
             chosen = r.group == group and all(r.params.get(k) in v for k, v in parse(selector).items())
             if on in ("any", backend) and chosen and (value := ratio(r.median_s, column)) is not None:
                 met = value >= float(bound) if op == ">=" else value <= float(bound)
-                out.append(f"- {'met' if met else 'NOT met'}: {r.title} {r.case}: {value:.2f}x ({promise})")
+                shown = f"{value:.2f}x" if "/" in column else _value(value, unit(r, column))
+                out.append(f"- {'met' if met else 'NOT met'}: {r.title} {r.case}: {shown} ({promise})")
     return out + vs_recorded(results, before)
 
 
@@ -209,11 +231,54 @@ def plot(results: list[Result], info: dict[str, Any], path: Path) -> bool:
     return True
 
 
+def plot_scale(results: list[Result], info: dict[str, Any], path: Path) -> bool:
+    """Time per VMC iteration against the number of parameters, log-log, both libraries (scale rows)."""
+    from .scale import n_parameters
+
+    rows = [r for r in results if r.group == "scale"]
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    if not rows:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    series = sorted({(r.params["dtype"], r.params["samples"]) for r in rows})
+    for i, (dtype, samples) in enumerate(series):
+        for side, marker, style in (("eqx_rbm", "o", "-"), ("netket", "s", "--")):
+            points = sorted(
+                (n_parameters(r.params["length"], r.params["alpha"]), r.median_s[side])
+                for r in rows
+                if (r.params["dtype"], r.params["samples"]) == (dtype, samples) and side in r.median_s
+            )
+            if points:
+                label = f"{side}, {dtype}, {samples} samples"
+                ax.plot(
+                    *zip(*points, strict=True), marker=marker, linestyle=style, color=f"C{i}", label=label
+                )
+    ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="seconds per VMC iteration")
+    device = f"{info['cpu']}, {info['cores']} cores" if info["backend"] == "cpu" else info["device"]
+    ax.set_title(f"TFIM on L x L tori (N = 100, 400), {device}\n{info['date_utc']}", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the headline cases only (minutes)")
     parser.add_argument(
         "--only", default=",".join(GROUPS), help=f"comma-separated, among {', '.join(GROUPS)}"
+    )
+    parser.add_argument(
+        "--select", default="", help='only the cases with these parameters, e.g. "dtype=float64 alpha=1,4"'
     )
     parser.add_argument("--backend", choices=["cpu", "gpu"], help="default: JAX's; names the recorded files")
     parser.add_argument(
@@ -253,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info, results = machine(backend), []
     print(f"{info['cpu']}; backend {backend}: {info['device']}", file=sys.stderr)
-    for case, params in plan(args.quick, set(args.only.split(",")), args.smoke):
+    for case, params in plan(args.quick, set(args.only.split(",")), args.smoke, args.select):
         results.append(r := run(case, params, args.smoke))
         print(f"  {r.title:24s} {r.case:48s} {_value(r.median_s.get('eqx_rbm'), r.unit)}", file=sys.stderr)
     goals = [] if args.smoke else targets(results, backend, before)
@@ -267,4 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_path = args.plot or (args.markdown.with_suffix(".png") if args.markdown else None)
     if plot_path is not None and not plot(results, info, plot_path):
         print("(no plot: matplotlib is not installed or no case was timed against NetKet)", file=sys.stderr)
+    if plot_path is not None:
+        # A run of the scale cases alone (recorded as <backend>-scale) gets this plot as its own.
+        plot_scale(results, info, plot_path.with_name(f"{plot_path.stem.removesuffix('-scale')}-scale.png"))
     return 0

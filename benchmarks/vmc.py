@@ -52,10 +52,12 @@ def draw(model, chains, key, per_chain):
 
 
 @jax.jit
-def local_energies(model, x):
-    """E_loc(x) = -sum_i x_i x_(i+1) - h sum_i psi(x with spin i flipped) / psi(x)."""
+def local_energies(model, x, bonds=None):
+    """E_loc(x) = -sum_<ij> x_i x_j - h sum_i psi(x with spin i flipped) / psi(x); the bonds <ij> are
+    (i, i+1) of a periodic chain, or the rows of `bonds`."""
     flips = jnp.exp(eqx_rbm.site_log_ratios(model, eqx_rbm.local_state(model, x), -x))
-    return -jnp.sum(x * jnp.roll(x, -1, axis=-1), axis=-1) - FIELD * jnp.sum(flips, axis=-1)
+    zz = x * jnp.roll(x, -1, axis=-1) if bonds is None else x[..., bonds[:, 0]] * x[..., bonds[:, 1]]
+    return -jnp.sum(zz, axis=-1) - FIELD * jnp.sum(flips, axis=-1)
 
 
 # The SR direction Y^H (Y Y^H + n shift)^-1 (E - mean E) as three programs, not one: on CPU, LAPACK's
@@ -77,10 +79,10 @@ def sr_direction(model, x, e_loc, shift):
     return sr_product(model, x, sr_solve(sr_kernel(model, x, shift), e_loc))
 
 
-def step(model, chains, key, shift, per_chain):
+def step(model, chains, key, shift, per_chain, bonds=None):
     """One iteration: the new model and chains, and the energy estimate."""
     chains, x = draw(model, chains, key, per_chain)
-    e_loc = local_energies(model, x)
+    e_loc = local_energies(model, x, bonds)
     return sgd(model, sr_direction(model, x, e_loc, shift)), chains, jnp.mean(e_loc).real
 
 

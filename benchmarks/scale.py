@@ -1,0 +1,158 @@
+"""Research-scale VMC iterations: the transverse-field Ising model on L x L tori, each library alone.
+
+One VMC iteration of benchmarks/vmc.py on the square lattice (bonds to the right and below), against
+NetKet's VMC_SR on the same problem. Unlike the other cases, each side runs in a process of its own,
+one after the other: so that its peak memory (the process's VmHWM, its maximum resident set) is the library's
+own, and so that a NetKet run that exceeds the memory or time limit is recorded as such instead of
+taking the machine, or the eqx_rbm measurement, with it.
+
+    python -m benchmarks.scale '{"side": "eqx_rbm", "dtype": "float64", "length": 10, ...}'
+
+runs one side and prints its medians as JSON (what `scale` below does for each side).
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .timing import measures
+
+MEMORY_LIMIT = 14 * 2**30
+"""Resident memory past which a side is stopped and recorded as out of memory (the machine has 24 GiB)."""
+TIME_LIMIT = 900.0
+"""Seconds a side may take, compiling and every round included, before it is recorded as too slow."""
+BUDGET = 20.0
+"""Seconds of timed rounds per side after the first `repeats`, at most 20 rounds in all."""
+
+
+def torus_bonds(length: int) -> np.ndarray:
+    """The 2 N nearest-neighbour bonds of a periodic length x length square lattice."""
+    site = np.arange(length * length).reshape(length, length)
+    right, down = np.roll(site, -1, axis=1), np.roll(site, -1, axis=0)
+    return np.concatenate([np.stack([site, right], -1), np.stack([site, down], -1)]).reshape(-1, 2)
+
+
+def n_parameters(length: int, alpha: int) -> int:
+    n = length * length
+    return n * alpha * n + alpha * n + n
+
+
+def _medians(candidates: dict[str, Any], repeats: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for fn in candidates.values():  # compile (NetKet's drivers compile twice)
+        fn()
+        fn()
+    start, rounds = time.perf_counter(), 0
+    budget = BUDGET if repeats > 1 else 0.0  # one round: whether it runs (--smoke)
+    while rounds < repeats or time.perf_counter() - start < budget:
+        for name, fn in candidates.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+        rounds += 1
+        if rounds >= 20:
+            break
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def run_side(
+    side: str, dtype: str, length: int, alpha: int, samples: int, chains: int, repeats: int
+) -> dict[str, float]:
+    """Median seconds of an iteration and its phases on one side, and the process's peak memory."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    from . import vmc
+
+    n, block = length * length, jax.block_until_ready
+    if side == "eqx_rbm":
+        import eqx_rbm
+
+        k_model, k_chains, key = jax.random.split(jax.random.key(0), 3)
+        model = eqx_rbm.RBM(n, alpha=alpha, param_dtype=jnp.dtype(dtype), key=k_model)
+        x = jax.random.choice(k_chains, jnp.array([-1.0, 1.0]), (chains, n))
+        bonds, shift, per_chain = jnp.asarray(torus_bonds(length)), jnp.asarray(vmc.SHIFT), samples // chains
+        drawn = vmc.draw(model, x, key, per_chain)[1]
+        e_loc = vmc.local_energies(model, drawn, bonds)
+        candidates = {
+            "": lambda: block(vmc.step(model, x, key, shift, per_chain, bonds)),
+            " sample": lambda: block(vmc.draw(model, x, key, per_chain)),
+            " local energies": lambda: block(vmc.local_energies(model, drawn, bonds)),
+            " SR": lambda: block(vmc.sr_direction(model, drawn, e_loc, shift)),
+        }
+    else:
+        import netket as nk
+
+        graph = nk.graph.Square(length, pbc=True)
+        hamiltonian = nk.operator.IsingJax(nk.hilbert.Spin(0.5, N=n), graph, h=vmc.FIELD, J=-1.0)
+        driver = vmc.netket_driver(hamiltonian, jnp.dtype(dtype), alpha, samples, chains)
+        candidates = {
+            "": lambda: block(vmc._iteration(driver)),
+            " sample": lambda: block(driver.state.sample()),
+        }
+    medians = {f"{side}{name}": t for name, t in _medians(candidates, repeats).items()}
+    # VmHWM, not getrusage's ru_maxrss: that one starts from the peak of the process that forked this one.
+    medians[f"{side} peak"] = float(_memory("self", "VmHWM"))
+    return medians
+
+
+def _memory(pid: int | str, field: str = "VmRSS") -> int:
+    """A memory figure of /proc/<pid>/status in bytes; 0 once the process is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith(field)), 0)
+
+
+def _side(params: dict[str, Any]) -> dict[str, float | str]:
+    """One side in a child process, stopped past the memory or time limit."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]), *sys.path]))
+    command = [sys.executable, "-m", "benchmarks.scale", json.dumps(params)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    start, peak, side = time.perf_counter(), 0, params["side"]
+    while child.poll() is None:
+        peak = max(peak, _memory(child.pid))
+        if peak > MEMORY_LIMIT or time.perf_counter() - start > TIME_LIMIT:
+            child.kill()
+            child.wait()
+            why = "out of memory" if peak > MEMORY_LIMIT else "past the time limit"
+            limit = f"{MEMORY_LIMIT / 2**30:.0f} GiB" if peak > MEMORY_LIMIT else f"{TIME_LIMIT:.0f} s"
+            return {f"{side} status": f"{why} (stopped at {peak / 2**30:.1f} GiB, {limit} limit)"}
+        time.sleep(0.1)
+    out, err = child.communicate()
+    if child.returncode != 0:
+        last = (err.strip().splitlines() or ["no output"])[-1]
+        return {f"{side} status": f"failed with exit status {child.returncode}: {last[:200]}"}
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@measures(
+    "VMC at scale",
+    ratios=("netket sample/eqx_rbm sample", "netket peak/eqx_rbm peak"),
+    notes="TFIM on a periodic length x length square lattice, h=1, as the VMC iteration rows; each "
+    "library in a process of its own, one after the other (benchmarks/scale.py): peak is the process's "
+    f"maximum resident memory, its imports included; a side past {MEMORY_LIMIT / 2**30:.0f} GiB or "
+    f"{TIME_LIMIT:.0f} s is stopped and recorded so",
+)
+def scale(
+    dtype: str, length: int, alpha: int, samples: int, chains: int, repeats: int
+) -> dict[str, float | str]:
+    params = {"dtype": dtype, "length": length, "alpha": alpha, "samples": samples, "chains": chains}
+    params["repeats"] = repeats
+    out: dict[str, float | str] = {}
+    for side in ("eqx_rbm", "netket"):
+        out.update(_side({"side": side, **params}))
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_side(**json.loads(sys.argv[1]))))
