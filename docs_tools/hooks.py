@@ -126,7 +126,8 @@ class Row(NamedTuple):
 
 
 def _recorded_backends() -> list[str]:
-    return sorted(path.stem for path in RESULTS.glob("*.json"))
+    # <backend>-scale.json holds the scale cases alone: no headline rows of its own.
+    return sorted(path.stem for path in RESULTS.glob("*.json") if not path.stem.endswith("-scale"))
 
 
 def _load(backend: str) -> dict[str, Any]:

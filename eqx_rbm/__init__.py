@@ -13,7 +13,7 @@ from ._sampler import metropolis
 from ._symm import RBMSymm
 from ._variables import VariablesError, from_variables, to_variables
 
-__version__ = "0.2.0"
+__version__ = "0.2.1"
 
 __all__ = [
     "RBM",

@@ -33,6 +33,7 @@ from jaxtyping import Array, Bool, Float
 from ._local import LocalState, hidden_sum
 from ._log_cosh import log_cosh
 from ._model import AbstractRBM, Dense
+from ._sharding import gather_rows
 
 MAX_ROW_ENTRY = {jnp.dtype(jnp.float64): 3.0, jnp.dtype(jnp.float32): 1.5}
 """The largest |a_h| a product step accepts: cancellation of at most e^6 (e^3) ulp in a factor."""
@@ -113,16 +114,16 @@ def sweep(
             sites = pairs[move]
             sigma = classes[chains, sites[:, 1]] - classes[chains, sites[:, 0]]
         sigma_f = sigma.astype(theta.dtype)[:, None]
-        cosh = 1 + sigma_f * sigma_f * (table.cosh[move] - 1)  # 1 where sigma = 0: no change
-        sinh = sigma_f * table.sinh[move]
+        cosh = 1 + sigma_f * sigma_f * (gather_rows(table.cosh, move) - 1)  # 1 where sigma = 0: no change
+        sinh = sigma_f * gather_rows(table.sinh, move)
         factors = cosh + tanh * sinh
         log_ratio = jnp.log(_product(factors))
         if table.visible is not None:
-            log_ratio = log_ratio + sigma_f[:, 0] * table.visible[move]
+            log_ratio = log_ratio + sigma_f[:, 0] * gather_rows(table.visible, move)
         accepted = log_u < 2 * log_ratio
         flip = accepted[:, None] & (sigma[:, None] != 0)
         new_classes = jnp.where(accepted[:, None], _moved(classes, sites), classes)
-        theta = jnp.where(flip, theta + sigma_f * table.a[move], theta)
+        theta = jnp.where(flip, theta + sigma_f * gather_rows(table.a, move), theta)
         tanh = jnp.where(flip, (tanh * cosh + sinh) / factors, tanh)
         return (new_classes, theta, tanh, n_accepted + accepted), None
 

@@ -301,3 +301,24 @@ def test_symmetric_network_local_energies(example, capsys) -> None:
 def test_symmetric_network_run(example, capsys) -> None:
     result = example.main([*RUN, "--symmetric", "--iterations", "3"])
     assert type(result.model).__name__ == "RBMSymm" and np.isfinite(result.energy)
+
+
+def _documented_commands(text: str) -> list[list[str]]:
+    """The `python examples/lattice_vmc.py ...` commands of a text, continuation lines joined."""
+    joined = text.replace("\\\\\n", " ").replace("\\\n", " ")
+    lines = [line.strip() for line in joined.splitlines()]
+    prefix = "python examples/lattice_vmc.py"
+    return [line.split("#")[0].split()[2:] for line in lines if line.startswith(prefix)]
+
+
+def test_the_reproduction_commands_are_the_documented_ones(example):
+    """The docstring's and docs/examples.md's research-scale commands agree and parse."""
+    docs = (EXAMPLES.parent / "docs" / "examples.md").read_text(encoding="utf-8")
+    documented = _documented_commands(docs[docs.index("### Research-scale runs") :])
+    in_script = _documented_commands(example.__doc__)
+    research = [c for c in in_script if "--checkpoint" in c]
+    assert len(research) == 4
+    assert [c for c in documented if "--checkpoint" in c] == research
+    for argv in research:
+        args = example.parse_args(argv)
+        assert args.checkpoint is not None and not args.smoke
