@@ -322,3 +322,18 @@ def test_the_reproduction_commands_are_the_documented_ones(example):
     for argv in research:
         args = example.parse_args(argv)
         assert args.checkpoint is not None and not args.smoke
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_init_std(example, symmetric):
+    flags = ["--model", "heisenberg", "--length", "40", "--alpha", "8", "--no-plot"]
+    flags += ["--symmetric"] * symmetric
+    args = example.parse_args([*flags, "--init-std", "0.003"])
+    lattice, _ = example.system(args)
+    model = example.build_model(args, lattice, jax.random.key(0))
+    kernel = np.asarray(model.kernel)
+    assert 0.0025 < kernel.std() < 0.0035, kernel.std()  # hundreds of draws of N(0, 0.003^2)
+    default = example.build_model(example.parse_args(flags), lattice, jax.random.key(0))
+    assert np.asarray(default.kernel).std() > 0.005  # 0.01 (RBM) or 0.1 (RBMSymm)
+    with pytest.raises(SystemExit):
+        example.parse_args([*flags, "--init-std", "0"])
