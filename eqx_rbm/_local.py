@@ -319,7 +319,9 @@ def _activated(
 
 def hidden_sum(model: AbstractRBM, theta: Array) -> Array:
     """`sum_h f(theta_h)` over the last axis."""
-    return _activated(model, lambda: jnp.max(jnp.abs(theta.imag)), lambda f, t: jnp.sum(f(t), axis=-1), theta)
+    return _activated(
+        model, lambda: jnp.max(jnp.abs(theta.imag), initial=0.0), lambda f, t: jnp.sum(f(t), axis=-1), theta
+    )
 
 
 def _ratios(
@@ -338,9 +340,9 @@ def _ratios(
         return jnp.where(jnp.all(change == 0, axis=-1), 0, jnp.sum(after - before, axis=-1))
 
     def imag_bound() -> Array:  # of theta + delta theta: sum_c max |change_c| max |Im rows_c|
-        per_feature = jnp.max(jnp.abs(change), axis=tuple(range(change.ndim - 1)))
-        return jnp.max(jnp.abs(state.theta.imag)) + jnp.sum(
-            per_feature * jnp.max(jnp.abs(rows.imag), axis=(0, 2))
+        per_feature = jnp.max(jnp.abs(change), axis=tuple(range(change.ndim - 1)), initial=0.0)
+        return jnp.max(jnp.abs(state.theta.imag), initial=0.0) + jnp.sum(
+            per_feature * jnp.max(jnp.abs(rows.imag), axis=(0, 2), initial=0.0)
         )
 
     delta = _activated(model, imag_bound, hidden, state.theta, change, rows)
