@@ -41,6 +41,8 @@ def separately(fn: Callable[..., Any], *args: Any) -> Any:
     """
     if jax.default_backend() != "cpu":
         return fn(*args)
-    first = jnp.ravel(lax.stop_gradient(args[0]))[:1]
-    always = unbatched_all((first == first) | (first != first))  # true, but not to XLA
+    # True, but not to XLA. A reduction rather than one element: slicing a
+    # batch-sharded array to one element is refused under explicit mesh axes.
+    x = lax.stop_gradient(args[0])
+    always = unbatched_all((x == x) | (x != x))
     return lax.cond(always, fn, fn, *args)
