@@ -147,8 +147,11 @@ def metropolis(
       the model's `local_states` if it has them, else spins `(-1, 1)`.
     - `pairs`: an integer `(n_pairs, 2)` array of site pairs, for exchange
       moves; `None` for single-site moves.
-    - `method`: `"portable"` (a `lax.scan` of local updates, any backend),
-      `"fused"` (one kernel per sweep with the chains on chip, for GPUs and
+    - `method`: `"portable"` (a `lax.scan` of local updates, any backend;
+      for real parameters, `log_cosh` and two-valued sites, each step takes
+      one logarithm of a product instead of one per hidden unit, where the
+      kernel rows are small enough for that to be exact to a few hundred
+      ulp at worst), `"fused"` (one kernel per sweep with the chains on chip, for GPUs and
       the default `log_cosh` activation; on other backends it runs the same
       kernel in Pallas' interpreter, for testing), or `"auto"` (fused on a GPU
       for single-site moves of `log_cosh` models, portable otherwise).
@@ -187,7 +190,7 @@ def metropolis(
     pairs_array = None if table is None else jnp.asarray(table, jnp.int32)
 
     product = not fused and _flip.applies(model, state, len(states))
-    table = _flip.rows(model, dense, states_array, pairs_array, real) if product else None
+    rows = _flip.rows(model, dense, states_array, pairs_array, real) if product else None
 
     def sweep(carry: tuple[LocalState, Array], key: PRNGKeyArray, by_product: bool):
         state, n_accepted = carry
@@ -195,8 +198,8 @@ def metropolis(
         if fused:
             state, accepted = fused_sweep(model, dense, state, draws, states_array, interpret=_interpret())
         elif by_product:
-            assert table is not None
-            state, accepted = _flip.sweep(model, table, state, draws, states_array, pairs_array)
+            assert rows is not None
+            state, accepted = _flip.sweep(model, rows, state, draws, states_array, pairs_array)
         else:
             state, accepted = portable_sweep(model, dense, state, draws, states_array, pairs_array)
         return (state, n_accepted + accepted), state.x
@@ -206,11 +209,11 @@ def metropolis(
         body = functools.partial(sweep, by_product=by_product)
         return jax.lax.scan(body, start, jax.random.split(key, n_sweeps))
 
-    if table is None:
+    if rows is None:
         (state, n_accepted), samples = sweeps(False)
     else:
         # Product steps where the model's rows allow them (see eqx_rbm._flip), decided once per call.
-        bounded = unbatched_all(_flip.within_bounds(table))
+        bounded = unbatched_all(_flip.within_bounds(rows))
         (state, n_accepted), samples = jax.lax.cond(bounded, lambda: sweeps(True), lambda: sweeps(False))
     return samples, state, n_accepted / (n_sweeps * sweep_size)
 

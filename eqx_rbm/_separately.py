@@ -3,9 +3,9 @@
 XLA's CPU backend (jax 0.10) compiles a sum over hidden units of an
 activation into a fast reduction loop, but when the caller's element-wise
 operations on the result (`exp`, subtracting a cached sum, a comparison) are
-fused into the same loop it runs several times slower (the `local energies`
-rows of `python -m benchmarks` measure it). `optimization_barrier` does not
-stop that fusion; a conditional does, since fusion never crosses its branches.
+fused into the same loop it runs several times slower. `optimization_barrier`
+does not stop that fusion; a conditional does, since fusion never crosses
+its branches.
 """
 
 from __future__ import annotations
