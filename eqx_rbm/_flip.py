@@ -30,9 +30,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-from ._local import LocalState, hidden_sum
+from ._local import LocalState
 from ._log_cosh import log_cosh
 from ._model import AbstractRBM, Dense
+from ._separately import hidden_sum
 from ._sharding import gather_rows
 
 MAX_ROW_ENTRY = {jnp.dtype(jnp.float64): 3.0, jnp.dtype(jnp.float32): 1.5}

@@ -16,8 +16,6 @@ family has local updates.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -26,9 +24,8 @@ from jax.core import Tracer
 from jaxtyping import Array, Bool, Inexact, Int, Num, jaxtyped
 
 from ._checks import guarded_zero
-from ._log_cosh import log_cosh, log_cosh_within
 from ._model import AbstractRBM, Dense
-from ._separately import separately
+from ._separately import Activation, activated, hidden_sum
 from ._sharding import gather_rows
 
 
@@ -300,30 +297,6 @@ def _rows_times(change: Array, rows: Array) -> Array:
     return out
 
 
-Activation = Callable[[Array], Array]
-
-
-def _activated(
-    model: AbstractRBM, imag_bound: Callable[[], Array], fn: Callable[..., Array], *args: Array
-) -> Array:
-    """`fn(model.activation, *args)`, kept apart from the caller's operations.
-
-    `args[0]` holds pre-activations; for complex ones with the `log_cosh`
-    activation, `imag_bound()` bounds `|Im|` of every value `fn` activates.
-    See `eqx_rbm._separately` and `eqx_rbm._log_cosh.log_cosh_within` for why.
-    """
-    if model.activation is log_cosh and jnp.iscomplexobj(args[0]):
-        return log_cosh_within(imag_bound(), lambda f: fn(f, *args))
-    return separately(lambda *a: fn(model.activation, *a), *args)
-
-
-def hidden_sum(model: AbstractRBM, theta: Array) -> Array:
-    """`sum_h f(theta_h)` over the last axis."""
-    return _activated(
-        model, lambda: jnp.max(jnp.abs(theta.imag), initial=0.0), lambda f, t: jnp.sum(f(t), axis=-1), theta
-    )
-
-
 def _ratios(
     model: AbstractRBM, state: LocalState, change: Array, rows: Array, delta_visible: Array | None
 ) -> Array:
@@ -345,7 +318,7 @@ def _ratios(
             per_feature * jnp.max(jnp.abs(rows.imag), axis=(0, 2), initial=0.0)
         )
 
-    delta = _activated(model, imag_bound, hidden, state.theta, change, rows)
+    delta = activated(model, imag_bound, hidden, state.theta, change, rows)
     return delta if delta_visible is None else delta + delta_visible
 
 

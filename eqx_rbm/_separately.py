@@ -16,6 +16,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jaxtyping import Array
+
+from ._log_cosh import log_cosh, log_cosh_within
+from ._model import AbstractRBM
 
 
 @jax.custom_batching.custom_vmap
@@ -46,3 +50,27 @@ def separately(fn: Callable[..., Any], *args: Any) -> Any:
     x = lax.stop_gradient(args[0])
     always = unbatched_all((x == x) | (x != x))
     return lax.cond(always, fn, fn, *args)
+
+
+Activation = Callable[[Array], Array]
+
+
+def activated(
+    model: AbstractRBM, imag_bound: Callable[[], Array], fn: Callable[..., Array], *args: Array
+) -> Array:
+    """`fn(model.activation, *args)`, kept apart from the caller's operations.
+
+    `args[0]` holds pre-activations; for complex ones with the `log_cosh`
+    activation, `imag_bound()` bounds `|Im|` of every value `fn` activates.
+    See this module's docstring and `eqx_rbm._log_cosh.log_cosh_within` for why.
+    """
+    if model.activation is log_cosh and jnp.iscomplexobj(args[0]):
+        return log_cosh_within(imag_bound(), lambda f: fn(f, *args))
+    return separately(lambda *a: fn(model.activation, *a), *args)
+
+
+def hidden_sum(model: AbstractRBM, theta: Array) -> Array:
+    """`sum_h f(theta_h)` over the last axis."""
+    return activated(
+        model, lambda: jnp.max(jnp.abs(theta.imag), initial=0.0), lambda f, t: jnp.sum(f(t), axis=-1), theta
+    )
