@@ -3,14 +3,13 @@
 from ._derivatives import Jacobian, jacobian, log_derivatives
 from ._local import LocalState, accept, exchange_log_ratios, local_state, propose, site_log_ratios
 from ._log_cosh import log_cosh
-from ._model import AbstractRBM
+from ._model import AbstractRBM, Dense
 from ._multival import RBMMultiVal
 from ._multival_symm import RBMMultiValSymm
 from ._one_hot import OneHot
 from ._rbm import RBM
-from ._removed import removed_name
 from ._sampler import metropolis
-from ._symm import RBMSymm
+from ._symm import AbstractSymmRBM, RBMSymm
 from ._variables import VariablesError, from_variables, to_variables
 
 __version__ = "0.2.1"
@@ -18,6 +17,8 @@ __version__ = "0.2.1"
 __all__ = [
     "RBM",
     "AbstractRBM",
+    "AbstractSymmRBM",
+    "Dense",
     "Jacobian",
     "LocalState",
     "OneHot",
@@ -38,15 +39,3 @@ __all__ = [
     "site_log_ratios",
     "to_variables",
 ]
-
-_REMOVED = {
-    "hidden_theta": "model.theta(x)",
-    "log_psi_ratio": "eqx_rbm.propose(model, state, sites, new_values) on an eqx_rbm.local_state",
-    "set_sites": "the state returned by eqx_rbm.propose (its .x)",
-    "propose_move": "eqx_rbm.propose",
-    "accept_moves": "eqx_rbm.accept",
-}
-
-
-def __getattr__(name: str) -> object:
-    return removed_name(__name__, name, _REMOVED)

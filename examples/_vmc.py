@@ -73,6 +73,10 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be used: unreadable, corrupted, or written by another run."""
 
 
+class DivergenceError(Exception):
+    """A run whose energy, variance or parameters became non-finite (NaN or infinite)."""
+
+
 def _digest(arrays: dict[str, np.ndarray]) -> str:
     digest = hashlib.sha256()
     for name in sorted(arrays):
@@ -148,6 +152,13 @@ def tree_arrays(tree: Any, prefix: str) -> dict[str, np.ndarray]:
     """The array leaves of a pytree (a model, an optimiser state) as `{prefix/i: array}`."""
     leaves = jax.tree.leaves(eqx.filter(tree, eqx.is_array))
     return {f"{prefix}/{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
+
+
+@eqx.filter_jit
+def all_finite(*trees: Any) -> jax.Array:
+    """Whether every inexact array leaf of `trees` is finite: one reduction, one number to the host."""
+    leaves = jax.tree.leaves(eqx.filter(trees, eqx.is_inexact_array))
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
 def restore_tree(template: Any, arrays: dict[str, np.ndarray], prefix: str, path: Path) -> Any:
@@ -232,8 +243,14 @@ def load_run(path: Path, template: Run, run: dict[str, Any], iterations: int) ->
             f"checkpoint {path}: chains of shape {chains.shape} {chains.dtype}, "
             f"expected {template.chains.shape} {template.chains.dtype}"
         )
+    model = restore_tree(template.model, arrays, "model", path)
+    if not bool(all_finite(model)):
+        raise CheckpointError(
+            f"checkpoint {path} holds non-finite parameters (written before runs checked for divergence); "
+            "start the run again, with a smaller --init-std or --lr"
+        )
     restored = Run(
-        restore_tree(template.model, arrays, "model", path),
+        model,
         restore_tree(template.opt_state, arrays, "optimiser", path),
         jnp.asarray(chains),
         jax.random.wrap_key_data(jnp.asarray(arrays["key"])),
@@ -256,12 +273,17 @@ def train(
     checkpoint: Path | None,
     every: int,
     meta: dict[str, Any],
+    remedy: str = "a smaller step",
 ) -> Run:
     """`step` until `iterations`, with a progress bar; `step` returns the new run and
     (energy, variance, acceptance), the energies appended to the lists.
 
     With a `checkpoint` path, the run is saved every `every` iterations, at the end, and on Ctrl-C
     or SIGTERM, after which the process exits with status 130.
+
+    An iteration whose energy, variance or new parameters are not finite is not kept: the run
+    stops with a `DivergenceError` naming the iteration and suggesting `remedy`, after saving the
+    last finite state (so that a checkpoint never holds non-finite parameters).
     """
     save = None if checkpoint is None else functools.partial(save_run, checkpoint, meta=meta)
     # A batch system stops a job with SIGTERM: treat it as Ctrl-C, which saves before exiting.
@@ -272,6 +294,14 @@ def train(
             task = progress.add_task("VMC", total=iterations, completed=run.iteration)
             while run.iteration < iterations:
                 new, (energy, variance, acceptance) = step(run)
+                broken = _non_finite(energy=energy, variance=variance, parameters=new.model)
+                if broken:
+                    kept = f"; iteration {run.iteration} is saved in {checkpoint}" if save else ""
+                    raise DivergenceError(
+                        f"restart with {remedy}: the run diverged at iteration {run.iteration + 1}, whose "
+                        f"{' and '.join(broken)} became non-finite (the last finite state is iteration "
+                        f"{run.iteration}{kept})"
+                    )
                 energies.append(float(energy))
                 variances.append(float(variance))
                 run = new
@@ -279,6 +309,10 @@ def train(
                 progress.update(task, advance=1, description=description)
                 if save is not None and run.iteration % every == 0:
                     save(run, energies, variances)
+    except DivergenceError:
+        if save is not None:
+            save(run, energies, variances)
+        raise
     except KeyboardInterrupt:
         if save is None:
             raise
@@ -291,6 +325,13 @@ def train(
     if save is not None:
         save(run, energies, variances)
     return run
+
+
+def _non_finite(**values: Any) -> list[str]:
+    """The names of the values (numbers or pytrees) holding a NaN or an infinity."""
+    names = {"parameters": "parameters after the SR update"}
+    finite = {name: bool(all_finite(jax.tree.map(jnp.asarray, value))) for name, value in values.items()}
+    return [names.get(name, name) for name, ok in finite.items() if not ok]
 
 
 # --------------------------------------------------------------------------- plot

@@ -70,7 +70,7 @@ import eqx_rbm
 # The examples are scripts, not a package: their shared helpers sit next to them.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _physics import BETHE_ANSATZ_PER_SITE, Hamiltonian, Lattice, build_hamiltonian, reference_energy
-from _vmc import CheckpointError, Run, load_run, save_plot, save_run, sr_direction, train
+from _vmc import CheckpointError, DivergenceError, Run, load_run, save_plot, save_run, sr_direction, train
 
 jax.config.update("jax_enable_x64", True)
 
@@ -360,6 +360,7 @@ def main(argv: list[str] | None = None) -> Result:
         checkpoint=args.checkpoint,
         every=args.checkpoint_every,
         meta=meta,
+        remedy="a smaller --init-std (e.g. 0.01) or --lr",
     )
 
     # Final estimate: a larger sample from thermalised chains; error bar from the per-chain means.
@@ -393,5 +394,5 @@ def main(argv: list[str] | None = None) -> Result:
 if __name__ == "__main__":
     try:
         main()
-    except CheckpointError as err:
+    except (CheckpointError, DivergenceError) as err:
         sys.exit(f"error: {err}")

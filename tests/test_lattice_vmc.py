@@ -337,3 +337,53 @@ def test_init_std(example, symmetric):
     assert np.asarray(default.kernel).std() > 0.005  # 0.01 (RBM) or 0.1 (RBMSymm)
     with pytest.raises(SystemExit):
         example.parse_args([*flags, "--init-std", "0"])
+
+
+@pytest.mark.parametrize("broken", ["energy", "parameters"])
+def test_a_diverging_run_stops_and_keeps_its_last_finite_state(
+    example, whole, tmp_path: Path, monkeypatch, broken: str
+) -> None:
+    """From iteration 5 on, the step returns a NaN energy, or NaN parameters as a diverged SR update
+    would: the run stops with a message naming the iteration and the remedy, and the checkpoint
+    holds iteration 4 of the uninterrupted run, from which --resume continues it bit for bit."""
+    path = tmp_path / "run.npz"
+    step = example.step
+
+    def diverging(run, *args, **kwargs):
+        new, (energy, variance, acceptance) = step(run, *args, **kwargs)
+        if run.iteration < 4:
+            return new, (energy, variance, acceptance)
+        if broken == "energy":
+            return new, (jnp.nan, variance, acceptance)
+        nan_model = jax.tree.map(lambda p: p * jnp.nan, new.model)
+        return new._replace(model=nan_model), (energy, variance, acceptance)
+
+    monkeypatch.setattr(example, "step", diverging)
+    argv = [*RUN, "--iterations", "10", "--checkpoint", str(path), "--checkpoint-every", "3"]
+    with pytest.raises(example.DivergenceError) as err:
+        example.main(argv)
+    message = str(err.value)
+    assert message.startswith("restart with a smaller --init-std (e.g. 0.01) or --lr")
+    assert "diverged at iteration 5" in message and f"iteration 4 is saved in {path}" in message
+    assert ("energy" if broken == "energy" else "parameters after the SR update") in message
+    monkeypatch.setattr(example, "step", step)
+    arrays, meta = importlib.import_module("_vmc").load_checkpoint(path)
+    assert meta["iteration"] == 4
+    assert all(np.all(np.isfinite(v)) for k, v in arrays.items() if k.startswith("model/"))
+    assert_same_run(whole, example.main([*RUN, "--iterations", "10", "--checkpoint", str(path), "--resume"]))
+
+
+def test_a_checkpoint_with_non_finite_parameters_is_refused(example, checkpoint: bytes, tmp_path: Path):
+    vmc = importlib.import_module("_vmc")
+    arrays, meta = vmc.load_checkpoint(_write(tmp_path / "good.npz", checkpoint))
+    arrays["model/0"] = np.full_like(arrays["model/0"], np.nan)
+    path = tmp_path / "nan.npz"
+    vmc.save_checkpoint(path, arrays, meta)
+    with pytest.raises(example.CheckpointError, match="non-finite parameters") as err:
+        example.main([*RUN, "--iterations", "4", "--checkpoint", str(path), "--resume"])
+    assert str(err.value).startswith(f"checkpoint {path} holds non-finite parameters")
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

@@ -396,17 +396,3 @@ def test_multival_unknown_values():
     located[2, 0] = 9
     with pytest.raises(ValueError, match=r"new_values: .* got 9 at index \(2, 0\)"):
         propose(model, state, sites, located)
-
-
-def test_removed_names_point_to_their_replacements():
-    for name, replacement in [
-        ("hidden_theta", "model.theta"),
-        ("log_psi_ratio", "eqx_rbm.propose"),
-        ("set_sites", "the state returned by eqx_rbm.propose"),
-        ("propose_move", "eqx_rbm.propose"),
-        ("accept_moves", "eqx_rbm.accept"),
-    ]:
-        with pytest.raises(AttributeError, match=f"removed in eqx_rbm 0.2; use {replacement}"):
-            getattr(eqx_rbm, name)
-    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
-        eqx_rbm.no_such_name  # noqa: B018  # pyright: ignore[reportAttributeAccessIssue]

@@ -19,19 +19,7 @@ except ImportError as err:
         "(eqx_rbm.from_variables and eqx_rbm.to_variables convert NetKet-layout variables without it)"
     ) from err
 
-from .._removed import removed_name
 from ._symm_twins import RBMMultiValSymm, RBMSymm
 from ._twins import RBM, RBMMultiVal, to_equinox, to_linen
 
 __all__ = ["RBM", "RBMMultiVal", "RBMMultiValSymm", "RBMSymm", "to_equinox", "to_linen"]
-
-_REMOVED = {
-    "from_variables": "eqx_rbm.linen.to_equinox(twin, variables)",
-    "to_variables": "eqx_rbm.to_variables(model)",
-    "VariablesError": "eqx_rbm.VariablesError",
-    "VariableDict": "a plain dict (eqx_rbm.to_variables returns one)",
-}
-
-
-def __getattr__(name: str) -> object:
-    return removed_name(__name__, name, _REMOVED)
