@@ -9,6 +9,7 @@ from ._multival_symm import RBMMultiValSymm
 from ._one_hot import OneHot
 from ._rbm import RBM
 from ._sampler import metropolis
+from ._sr import sr_gradient
 from ._symm import AbstractSymmRBM, RBMSymm
 from ._variables import VariablesError, from_variables, to_variables
 
@@ -37,5 +38,6 @@ __all__ = [
     "metropolis",
     "propose",
     "site_log_ratios",
+    "sr_gradient",
     "to_variables",
 ]

@@ -1,0 +1,210 @@
+"""eqx_rbm.sr_gradient against a dense solve on autodiff Jacobians and against NetKet's VMC_SR update."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import random_params_init, require
+from jax.flatten_util import ravel_pytree
+
+import eqx_rbm
+
+L, SHIFT = 6, 1e-2
+CHAIN_TRANSLATIONS = np.array([np.roll(np.arange(L), k) for k in range(L)])
+BOSON_STATES = (0, 1, 2)
+INIT = random_params_init(0.5)
+
+
+def _model(kind: str, dtype=jnp.float64, seed: int = 0):
+    inits = dict(kernel_init=INIT, hidden_bias_init=INIT, visible_bias_init=INIT, key=jax.random.key(seed))
+    if kind == "rbm":
+        return eqx_rbm.RBM(L, alpha=1, param_dtype=dtype, **inits)
+    if kind == "rbm-no-hidden-bias":
+        return eqx_rbm.RBM(L, alpha=1, param_dtype=dtype, use_hidden_bias=False, **inits)
+    if kind == "multival":
+        return eqx_rbm.RBMMultiVal(4, len(BOSON_STATES), alpha=1, param_dtype=dtype, **inits)
+    assert kind == "symm"
+    return eqx_rbm.RBMSymm(CHAIN_TRANSLATIONS, alpha=2, param_dtype=dtype, **inits)
+
+
+def _samples(model, n: int, seed: int) -> jax.Array:
+    rng = np.random.default_rng(seed)
+    if isinstance(model, eqx_rbm.RBMMultiVal):
+        return jnp.asarray(rng.choice(np.asarray(BOSON_STATES), size=(n, model.n_sites)))
+    return jnp.asarray(rng.choice([-1.0, 1.0], size=(n, model.n_sites)))
+
+
+def _energies(n: int, seed: int, complex_: bool) -> jax.Array:
+    rng = np.random.default_rng(seed)
+    e = rng.normal(size=n) + (1j * rng.normal(size=n) if complex_ else 0)
+    return jnp.asarray(e)
+
+
+def _n_params(model) -> int:
+    return ravel_pytree(eqx.filter(model, eqx.is_inexact_array))[0].size
+
+
+def _flat(tree) -> np.ndarray:
+    return np.asarray(ravel_pytree(eqx.filter(tree, eqx.is_inexact_array))[0])
+
+
+def _dense_reference(model, x, energies, shift) -> np.ndarray:
+    """(S + shift) delta = F by numpy, S and F from a per-sample autodiff Jacobian."""
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    flat, unravel = ravel_pytree(params)
+    holomorphic = bool(jnp.iscomplexobj(flat))
+
+    def log_psi(p, s):
+        return eqx.combine(unravel(p), static)(s)
+
+    grad = jax.grad(log_psi, holomorphic=holomorphic)
+    o = np.asarray(jax.vmap(grad, in_axes=(None, 0))(flat, x))
+    y = o - o.mean(axis=0)
+    n = len(x)
+    e = np.asarray(energies)
+    e = e if holomorphic else e.real
+    s = y.conj().T @ y / n + shift * np.eye(y.shape[1])
+    return np.linalg.solve(s, y.conj().T @ (e - e.mean()) / n)
+
+
+def _relative(actual, expected) -> float:
+    return float(np.max(np.abs(actual - expected)) / np.max(np.abs(expected)))
+
+
+DENSE_CASES = [
+    ("rbm", jnp.float64),
+    ("rbm", jnp.complex128),
+    ("rbm-no-hidden-bias", jnp.float64),
+    ("multival", jnp.float64),
+    ("symm", jnp.complex128),
+]
+
+
+@pytest.mark.parametrize("more_samples", [False, True], ids=["n<n_params", "n>n_params"])
+@pytest.mark.parametrize(("kind", "dtype"), DENSE_CASES, ids=[f"{k}-{jnp.dtype(d).name}" for k, d in DENSE_CASES])
+def test_matches_a_dense_solve_on_autodiff_jacobians(kind, dtype, more_samples):
+    model = _model(kind, dtype)
+    n_params = _n_params(model)
+    n = 2 * n_params + 3 if more_samples else n_params // 2
+    x = _samples(model, n, seed=1)
+    energies = _energies(n, seed=2, complex_=True)  # real parameters use the real part only
+    expected = _dense_reference(model, x, energies, SHIFT)
+    for space in ("samples", "parameters", "auto"):
+        delta = eqx_rbm.sr_gradient(model, x, energies, diag_shift=SHIFT, space=space)
+        assert type(delta) is type(model)
+        assert all(
+            a.shape == b.shape and a.dtype == b.dtype
+            for a, b in zip(jax.tree.leaves(delta), jax.tree.leaves(model), strict=True)
+        )
+        assert _relative(_flat(delta), expected) < 1e-10, space
+    if kind == "rbm-no-hidden-bias":
+        assert delta.hidden_bias is None
+
+
+def test_jit_and_eager_agree():
+    model = _model("rbm", jnp.complex128)
+    x = _samples(model, 20, seed=3)
+    energies = _energies(20, seed=4, complex_=True)
+
+    traces = []
+
+    @eqx.filter_jit
+    def step(model, x, energies, shift):
+        traces.append(shift)
+        delta = eqx_rbm.sr_gradient(model, x, energies, diag_shift=shift)
+        return jax.tree.map(lambda p, d: p - 0.1 * d, model, delta)
+
+    eager = eqx_rbm.sr_gradient(model, x, energies, diag_shift=SHIFT)
+    eager = jax.tree.map(lambda p, d: p - 0.1 * d, model, eager)
+    for shift in (SHIFT, jnp.asarray(SHIFT)):  # a Python float and a traced scalar
+        np.testing.assert_allclose(_flat(step(model, x, energies, shift)), _flat(eager), rtol=1e-13)
+    # A schedule of shifts given as arrays is traced, not compiled once per value.
+    step(model, x, energies, jnp.asarray(2 * SHIFT))
+    assert len(traces) == 2  # the Python float, static under filter_jit, and the arrays
+
+
+def test_an_optax_step():
+    optax = require("optax")
+    model = _model("rbm")
+    x = _samples(model, 16, seed=5)
+    energies = _energies(16, seed=6, complex_=False)
+    delta = eqx_rbm.sr_gradient(model, x, energies, diag_shift=SHIFT)
+    optimiser = optax.sgd(0.1)
+    updates, _ = optimiser.update(delta, optimiser.init(eqx.filter(model, eqx.is_inexact_array)))
+    new = eqx.apply_updates(model, updates)
+    np.testing.assert_allclose(_flat(new), _flat(model) - 0.1 * _flat(delta), rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "match"),
+    [
+        (dict(x=np.ones(L)), ValueError, r"x: expected one batch dimension, shape \(n_samples, n_sites\)"),
+        (dict(local_energies=np.ones(7)), ValueError, r"local_energies: expected one energy per sample of x, shape \(8,\), got shape \(7,\)"),
+        (dict(local_energies=np.ones(8, bool)), TypeError, "parameter 'local_energies'"),
+        (dict(diag_shift=0.0), ValueError, "diag_shift: expected a positive finite number.*got 0.0"),
+        (dict(diag_shift=-1e-3), ValueError, "diag_shift: expected a positive finite number.*got -0.001"),
+        (dict(diag_shift=float("nan")), ValueError, "diag_shift: expected a positive finite number.*got nan"),
+        (dict(diag_shift=np.array(np.inf)), ValueError, "diag_shift: expected a positive finite number.*got inf"),
+        (dict(space="dense"), ValueError, "space: expected one of 'auto', 'samples', 'parameters', got 'dense'"),
+    ],
+)
+def test_bad_input(arguments, error, match):
+    model = _model("rbm")
+    call = dict(x=_samples(model, 8, seed=0), local_energies=np.zeros(8), diag_shift=SHIFT, space="auto")
+    call.update(arguments)
+    x, energies = call.pop("x"), call.pop("local_energies")
+    with pytest.raises(error, match=match):
+        eqx_rbm.sr_gradient(model, x, energies, **call)
+
+
+# --------------------------------------------------------------------------- NetKet's VMC_SR
+
+
+@pytest.mark.parametrize("use_ntk", [True, False], ids=["ntk", "qgt"])
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.complex128], ids=["float64", "complex128"])
+def test_matches_netket_vmc_sr(dtype, use_ntk):
+    """NetKet's update on its own samples, from the same parameters, is twice sr_gradient's.
+
+    NetKet's `VMC_SR` returns the gradient with respect to real parameters, 2 Re F (for
+    complex parameters it solves for their real and imaginary parts): twice our F.
+    """
+    nk = require("netket")
+    field = 0.8
+    model = _model("rbm", dtype)
+    hilbert = nk.hilbert.Spin(0.5, N=L)
+    # NetKet's Ising is -h sum s^x + J sum s^z s^z: J = -1 is the ferromagnetic chain below.
+    hamiltonian = nk.operator.IsingJax(hilbert, nk.graph.Chain(L, pbc=True), h=field, J=-1.0)
+    n = 32 if use_ntk else 128  # fewer and more samples than the 48 parameters
+    state = nk.vqs.MCState(
+        nk.sampler.MetropolisLocal(hilbert, n_chains=16),
+        nk.models.RBM(alpha=1, param_dtype=dtype),
+        n_samples=n,
+        variables=eqx_rbm.to_variables(model),
+        sampler_seed=1,
+    )
+    driver = nk.driver.VMC_SR(
+        hamiltonian,
+        nk.optimizer.Sgd(0.1),
+        diag_shift=SHIFT,
+        variational_state=state,
+        use_ntk=use_ntk,
+        on_the_fly=False,  # the dense NTK: its on-the-fly form compiles for longer
+    )
+    state.sample()
+    x = jnp.asarray(state.samples, jnp.float64).reshape(-1, L)
+    _, update = driver.compute_loss_and_update()
+    assert np.array_equal(np.asarray(state.samples).reshape(-1, L), x)  # the same samples
+
+    # The TFIM chain's local energies from the library's flip ratios, checked against NetKet's.
+    ratios = jnp.exp(eqx_rbm.site_log_ratios(model, eqx_rbm.local_state(model, x), -x))
+    energies = -jnp.sum(x * jnp.roll(x, -1, axis=-1), axis=-1) - field * jnp.sum(ratios, axis=-1)
+    netket_energies = np.asarray(state.local_estimators(hamiltonian).data).reshape(-1)
+    np.testing.assert_allclose(energies, netket_energies, rtol=1e-12, atol=1e-12)
+
+    expected = _flat(eqx_rbm.from_variables({"params": update}))
+    space = "samples" if use_ntk else "parameters"
+    delta = eqx_rbm.sr_gradient(model, x, energies, diag_shift=SHIFT, space=space)
+    assert _relative(2 * _flat(delta), expected) < 1e-10
