@@ -60,23 +60,12 @@ def local_energies(model, x, bonds=None):
     return -jnp.sum(zz, axis=-1) - FIELD * jnp.sum(flips, axis=-1)
 
 
-# The SR direction Y^H (Y Y^H + n shift)^-1 (E - mean E) as three programs, not one: on CPU, LAPACK's
-# Cholesky ran about three times slower inside one XLA program with the kernel's products.
-sr_kernel = jax.jit(
-    lambda m, x, shift: eqx_rbm.jacobian(m, x, centred=True).kernel() + len(x) * shift * jnp.eye(len(x))
-)
-sr_product = jax.jit(lambda m, x, weights: eqx_rbm.jacobian(m, x, centred=True).rmatvec(weights))
 sgd = jax.jit(lambda m, direction: jax.tree.map(lambda p, d: p - LEARNING_RATE * d, m, direction))
 
 
-@jax.jit
-def sr_solve(kernel, e_loc):
-    factor = jax.scipy.linalg.cho_factor(kernel, lower=True)  # Hermitian positive definite
-    return jax.scipy.linalg.cho_solve(factor, (e_loc - jnp.mean(e_loc)).astype(kernel.dtype))
-
-
 def sr_direction(model, x, e_loc, shift):
-    return sr_product(model, x, sr_solve(sr_kernel(model, x, shift), e_loc))
+    """The SR direction of `eqx_rbm.sr_gradient`, its solve in the smaller of the two spaces."""
+    return eqx_rbm.sr_gradient(model, x, e_loc, diag_shift=shift)
 
 
 def step(model, chains, key, shift, per_chain, bonds=None):
@@ -119,7 +108,8 @@ def _iteration(driver: Any) -> Any:
     ),
     notes="TFIM chain, h=1; one sweep of L flips per sample, 4 discarded sweeps, SR shift 1e-2, SGD 0.05. "
     "eqx_rbm: benchmarks/vmc.py's step (Metropolis through the local-update API, site_log_ratios, "
-    "Cholesky on the jacobian kernel, rmatvec). netket: VMC_SR.run(1) (exact SR, its automatic form); "
+    "eqx_rbm.sr_gradient: Cholesky on the closed-form jacobian kernel, or on S with more samples "
+    "than parameters). netket: VMC_SR.run(1) (exact SR, its automatic form); "
     "VMC+SR: VMC with nk.optimizer.SR (conjugate gradients). NetKet's phases through its public API: "
     "MCState.sample, MCState.local_estimators, and VMC_SR.compute_loss_and_update on drawn samples "
     "(local energies and SR together: NetKet has no public entry point for the SR solve alone)",

@@ -265,7 +265,7 @@ def jacobian(model: AbstractRBM, x: Num[Array | np.ndarray, "*shape"], *, centre
     $(S + \lambda)\,\delta = g$ with $S = Y^\dagger Y/n$, $g = Y^\dagger(E - \bar E)/n$
     and $Y$ the centred Jacobian; by the push-through identity
     $\delta = Y^\dagger (Y Y^\dagger + n\lambda)^{-1}(E - \bar E)$, an
-    `n_samples by n_samples` solve:
+    `n_samples by n_samples` solve, which [`eqx_rbm.sr_gradient`][] does for you:
 
     ```python
     import jax

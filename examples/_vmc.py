@@ -1,4 +1,4 @@
-"""Variational Monte Carlo plumbing shared by the VMC examples: the SR step, checkpointed runs, the plot.
+"""Variational Monte Carlo plumbing shared by the VMC examples: checkpointed runs, the plot.
 
 Not an example itself: the example scripts put this folder on `sys.path` and import it. Run on its
 own it writes, reads back and corrupts a checkpoint in a temporary folder, in a second or two.
@@ -23,46 +23,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from rich.progress import Progress
-
-import eqx_rbm
-
-# --------------------------------------------------------------------------- stochastic reconfiguration
-
-
-def sr_direction(model, samples, e_loc, diag_shift):
-    """Solves (S + shift) delta = F, S = Y^H Y / n, F = Y^H (E_loc - mean E_loc) / n.
-
-    Y holds the centred log-derivatives O = d log psi / d params of the n samples (holomorphic
-    for complex parameters). With fewer samples than parameters, the push-through identity
-    (Y^H Y + n shift)^-1 Y^H = Y^H (Y Y^H + n shift)^-1 moves the solve into sample space: the
-    n x n kernel Y Y^H and the product Y^H w come in closed form from `eqx_rbm.jacobian`,
-    without ever forming the (n, n_params) matrix.
-
-    The kernel, the solve and the product are compiled as three programs: on CPU, LAPACK's
-    Cholesky factorisation ran about three times slower inside the same XLA program as the
-    kernel's products than on its own (1024 samples, float64: 163 ms against 48 ms).
-    """
-    weights = _solve_kernel(_sr_kernel(model, samples, diag_shift), e_loc)
-    return _sr_product(model, samples, weights)
-
-
-@jax.jit
-def _sr_kernel(model, samples, diag_shift):
-    n = samples.shape[0]
-    return eqx_rbm.jacobian(model, samples, centred=True).kernel() + n * diag_shift * jnp.eye(n)
-
-
-@jax.jit
-def _solve_kernel(kernel, e_loc):
-    # Hermitian positive definite: a Cholesky factorisation is half the work of an LU solve.
-    factor = jax.scipy.linalg.cho_factor(kernel, lower=True)
-    return jax.scipy.linalg.cho_solve(factor, (e_loc - jnp.mean(e_loc)).astype(kernel.dtype))
-
-
-@jax.jit
-def _sr_product(model, samples, weights):
-    return eqx_rbm.jacobian(model, samples, centred=True).rmatvec(weights)
-
 
 # --------------------------------------------------------------------------- checkpoints
 

@@ -47,7 +47,7 @@ from jax.sharding import PartitionSpec as P
 import eqx_rbm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tfim_vmc import free_fermion_energy, local_energies, sample, sr_direction
+from tfim_vmc import free_fermion_energy, local_energies, sample
 
 jax.config.update("jax_enable_x64", True)
 
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> float:
     def step(model, opt_state, chains, key):
         chains, samples = sample(model, chains, key, per_chain, 4)
         e_loc = local_energies(model, samples, args.field, 1.0)
-        direction = sr_direction(model, samples, e_loc, args.diag_shift)
+        direction = eqx_rbm.sr_gradient(model, samples, e_loc, diag_shift=args.diag_shift)
         updates, opt_state = optimiser.update(direction, opt_state)
         return eqx.apply_updates(model, updates), opt_state, chains, jnp.mean(e_loc).real
 

@@ -70,7 +70,7 @@ import eqx_rbm
 # The examples are scripts, not a package: their shared helpers sit next to them.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _physics import BETHE_ANSATZ_PER_SITE, Hamiltonian, Lattice, build_hamiltonian, reference_energy
-from _vmc import CheckpointError, DivergenceError, Run, load_run, save_plot, save_run, sr_direction, train
+from _vmc import CheckpointError, DivergenceError, Run, load_run, save_plot, save_run, train
 
 jax.config.update("jax_enable_x64", True)
 
@@ -285,7 +285,7 @@ def step(run: Run, args: argparse.Namespace, ham: Hamiltonian) -> tuple[Run, tup
         run.model, run.chains, k_step, ham, args.samples // args.chains, args.burn_in
     )
     shift = float(geometric(args.diag_shift, args.diag_shift_final, run.iteration, args.schedule_steps))
-    direction = sr_direction(run.model, samples, e_loc, shift)
+    direction = eqx_rbm.sr_gradient(run.model, samples, e_loc, diag_shift=shift)
     optimiser = sr_optimiser(args.lr, args.lr_final, args.schedule_steps)
     model, opt_state = update(optimiser, run.model, run.opt_state, direction)
     return Run(model, opt_state, chains, key, run.iteration + 1), stats

@@ -50,7 +50,7 @@ import eqx_rbm
 # The examples are scripts, not a package: their shared helpers sit next to them.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _physics import free_fermion_energy
-from _vmc import save_plot, sr_direction
+from _vmc import save_plot
 
 jax.config.update("jax_enable_x64", True)
 
@@ -139,7 +139,7 @@ def make_step(optimiser, *, per_chain: int, burn_in: int, field: float, coupling
 
     Returns the updated model, optimiser state and chains, and the mean and variance of the
     local energies (the mean is real: the real part for complex parameters). Sampling and
-    local energies run as one jitted program, the SR direction as in `sr_direction`, and the
+    local energies run as one jitted program, the SR direction as `eqx_rbm.sr_gradient`, and the
     optimiser update as another.
     """
 
@@ -156,7 +156,8 @@ def make_step(optimiser, *, per_chain: int, burn_in: int, field: float, coupling
 
     def step(model, opt_state, chains, key, diag_shift):
         chains, samples, e_loc, stats = measure(model, chains, key)
-        model, opt_state = update(model, opt_state, sr_direction(model, samples, e_loc, diag_shift))
+        direction = eqx_rbm.sr_gradient(model, samples, e_loc, diag_shift=diag_shift)
+        model, opt_state = update(model, opt_state, direction)
         return model, opt_state, chains, stats
 
     return step

@@ -84,7 +84,9 @@ DENSE_CASES = [
 
 
 @pytest.mark.parametrize("more_samples", [False, True], ids=["n<n_params", "n>n_params"])
-@pytest.mark.parametrize(("kind", "dtype"), DENSE_CASES, ids=[f"{k}-{jnp.dtype(d).name}" for k, d in DENSE_CASES])
+@pytest.mark.parametrize(
+    ("kind", "dtype"), DENSE_CASES, ids=[f"{k}-{jnp.dtype(d).name}" for k, d in DENSE_CASES]
+)
 def test_matches_a_dense_solve_on_autodiff_jacobians(kind, dtype, more_samples):
     model = _model(kind, dtype)
     n_params = _n_params(model)
@@ -142,13 +144,25 @@ def test_an_optax_step():
     ("arguments", "error", "match"),
     [
         (dict(x=np.ones(L)), ValueError, r"x: expected one batch dimension, shape \(n_samples, n_sites\)"),
-        (dict(local_energies=np.ones(7)), ValueError, r"local_energies: expected one energy per sample of x, shape \(8,\), got shape \(7,\)"),
+        (
+            dict(local_energies=np.ones(7)),
+            ValueError,
+            r"local_energies: expected one energy per sample of x, shape \(8,\), got shape \(7,\)",
+        ),
         (dict(local_energies=np.ones(8, bool)), TypeError, "parameter 'local_energies'"),
         (dict(diag_shift=0.0), ValueError, "diag_shift: expected a positive finite number.*got 0.0"),
         (dict(diag_shift=-1e-3), ValueError, "diag_shift: expected a positive finite number.*got -0.001"),
         (dict(diag_shift=float("nan")), ValueError, "diag_shift: expected a positive finite number.*got nan"),
-        (dict(diag_shift=np.array(np.inf)), ValueError, "diag_shift: expected a positive finite number.*got inf"),
-        (dict(space="dense"), ValueError, "space: expected one of 'auto', 'samples', 'parameters', got 'dense'"),
+        (
+            dict(diag_shift=np.array(np.inf)),
+            ValueError,
+            "diag_shift: expected a positive finite number.*got inf",
+        ),
+        (
+            dict(space="dense"),
+            ValueError,
+            "space: expected one of 'auto', 'samples', 'parameters', got 'dense'",
+        ),
     ],
 )
 def test_bad_input(arguments, error, match):
