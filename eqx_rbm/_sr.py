@@ -155,7 +155,8 @@ def sr_gradient(
     - `local_energies`: $E_s = \langle x_s|H|\psi\rangle / \langle x_s|\psi\rangle$,
       shape `(n_samples,)`, real or complex.
     - `diag_shift`: $\lambda > 0$, a Python number or a scalar array (a traced one
-      under `jit`, so that a schedule does not recompile).
+      under `jit`, so that a schedule does not recompile); checked to be
+      positive and finite unless traced.
     - `space`: `"auto"`, `"samples"` or `"parameters"`, the space of the linear solve.
 
     **Returns:**
