@@ -137,25 +137,18 @@ class AbstractDenseRBM(AbstractRBM, strict=True):
             if name not in params:
                 raise VariablesError("variables", problems)
             params, prefix = params[name], f"{prefix}/{name}"
-        problems = problems + dense_problems(
-            params, prefix, layout.get("n_classes"), loading.alpha, loading.flags
-        )
+        problems = problems + dense_problems(params, prefix, layout.get("n_classes"), loading)
         if problems:
             raise VariablesError("variables", problems)
         return cls.from_arrays(*layout_arrays(params), **layout, **loading.settings())
 
 
-def dense_problems(
-    params: Any,
-    prefix: str,
-    n_classes: int | None,
-    alpha: float | int | None,
-    flags: tuple[bool | None, bool | None],
-) -> list[str]:
+def dense_problems(params: Any, prefix: str, n_classes: int | None, loading: Loading) -> list[str]:
     """Every problem of `params` as a dense model's, as `path: message` lines."""
-    if not isinstance(params, Mapping):
-        return [f"{prefix}: expected a mapping with keys ['Dense', 'visible_bias'], got {describe(params)}"]
-    dense, problems = layout_key_problems(prefix, params, flags)
+    dense, problems = layout_key_problems(prefix, params, loading.flags)
+    if dense is None:
+        return problems
+    alpha = loading.alpha
     leaves = {
         "Dense/kernel": (dense.get("kernel"), 2, "(n_visible, n_hidden)"),
         "Dense/bias": (dense.get("bias"), 1, "(n_hidden,)"),

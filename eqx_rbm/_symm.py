@@ -208,9 +208,7 @@ class AbstractSymmRBM(AbstractRBM, strict=True):
     @classmethod
     def from_params(cls, params: Any, problems: list[str], layout: dict[str, Any], loading: Loading) -> Self:
         table = check_symmetries(layout["symmetries"])
-        problems = problems + symm_problems(
-            params, table, layout.get("n_classes"), loading.alpha, loading.flags
-        )
+        problems = problems + symm_problems(params, table, layout.get("n_classes"), loading)
         if problems:
             raise VariablesError("variables", problems)
         return cls.from_arrays(

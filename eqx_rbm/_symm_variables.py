@@ -8,24 +8,18 @@ NetKet's creation order: the bias before the kernel.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from ._permutations import PermutationTable, n_filters_for
-from ._variables_checks import describe, layout_key_problems, leaf_problems, shape_problems
+from ._variables_checks import Loading, layout_key_problems, leaf_problems, shape_problems
 
 
-def symm_problems(
-    params: Any,
-    table: PermutationTable,
-    n_classes: int | None,
-    alpha: float | int | None,
-    flags: tuple[bool | None, bool | None],
-) -> list[str]:
+def symm_problems(params: Any, table: PermutationTable, n_classes: int | None, loading: Loading) -> list[str]:
     """Every problem of `params` as a symmetric model's, as `path: message` lines."""
-    if not isinstance(params, Mapping):
-        return [f"params: expected a mapping with keys ['Dense', 'visible_bias'], got {describe(params)}"]
-    dense, problems = layout_key_problems("params", params, flags)
+    dense, problems = layout_key_problems("params", params, loading.flags)
+    if dense is None:
+        return problems
+    alpha = loading.alpha
     per_site = 1 if n_classes is None else n_classes
     what = "1" if n_classes is None else "n_classes"
     shapes, leaf_issues = leaf_problems(

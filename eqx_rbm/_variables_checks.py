@@ -110,12 +110,17 @@ def shape_problems(
 
 
 def layout_key_problems(
-    prefix: str, params: Mapping[str, Any], flags: tuple[bool | None, bool | None]
-) -> tuple[Mapping[str, Any], list[str]]:
+    prefix: str, params: Any, flags: tuple[bool | None, bool | None]
+) -> tuple[Mapping[str, Any] | None, list[str]]:
     """The `Dense` mapping of NetKet's layout (empty when not a mapping) and the key problems.
 
-    `flags` are `(use_hidden_bias, use_visible_bias)`, as for `key_problems`.
+    `None` for the mapping when `params` itself is not one. `flags` are
+    `(use_hidden_bias, use_visible_bias)`, as for `key_problems`.
     """
+    if not isinstance(params, Mapping):
+        return None, [
+            f"{prefix}: expected a mapping with keys ['Dense', 'visible_bias'], got {describe(params)}"
+        ]
     use_hidden_bias, use_visible_bias = flags
     problems = key_problems(
         prefix, params, {"Dense"}, {"visible_bias": ("use_visible_bias", use_visible_bias)}

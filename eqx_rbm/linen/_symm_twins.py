@@ -17,10 +17,10 @@ from .._one_hot import OneHot
 from .._permutations import PermutationTable, check_filters, check_symmetries
 from .._symm import RBMSymm as EqxRBMSymm
 from .._symm import symm_default_init, tie
-from ._twins import Twin, _check_config, _checked, _input_size, check_classes, equinox_model
+from ._twins import Dense, Twin, _check_config, _checked, _input_size, check_classes, equinox_model
 
 
-class DenseSymmMatrix(nn.Module):
+class DenseSymmMatrix(Dense):
     """The filters and hidden bias of a symmetric RBM at NetKet's paths; returns $\\theta$ as `(F, G)`.
 
     Named like NetKet's layer so that Flax's tables show NetKet's rows; the
@@ -28,12 +28,6 @@ class DenseSymmMatrix(nn.Module):
     """
 
     symmetries: PermutationTable
-    features: int
-    use_bias: bool
-    param_dtype: Any
-    precision: Any
-    kernel_init: Initializer
-    bias_init: Initializer
 
     @nn.compact
     def __call__(self, x: Array) -> Array:

@@ -240,14 +240,9 @@ class LocalUpdateSampler(MetropolisSampler):
         return super().__str__()[:-1] + f", method = {self.method!r})"
 
 
-NETKET_SETTINGS = (
-    "sweep_size",
-    "reset_chains",
-    "n_chains",
-    "n_chains_per_rank",
-    "chunk_size",
-    "machine_pow",
-    "dtype",
+NETKET_SETTINGS: tuple[str, ...] = (
+    *("sweep_size", "reset_chains", "n_chains", "n_chains_per_rank"),
+    *("chunk_size", "machine_pow", "dtype"),
 )
 """The keywords of `netket.sampler.MetropolisSampler` that every sampler here takes and passes on."""
 
