@@ -1,6 +1,8 @@
 """Restricted Boltzmann machines as Equinox modules, numerically identical to NetKet's."""
 
+from ._dense import AbstractDenseRBM
 from ._derivatives import Jacobian, jacobian, log_derivatives
+from ._encoding import AbstractEncoding, Spins
 from ._local import LocalState, accept, exchange_log_ratios, local_state, propose, site_log_ratios
 from ._log_cosh import log_cosh
 from ._model import AbstractRBM, Dense
@@ -17,6 +19,8 @@ __version__ = "0.2.1"
 
 __all__ = [
     "RBM",
+    "AbstractDenseRBM",
+    "AbstractEncoding",
     "AbstractRBM",
     "AbstractSymmRBM",
     "Dense",
@@ -26,6 +30,7 @@ __all__ = [
     "RBMMultiVal",
     "RBMMultiValSymm",
     "RBMSymm",
+    "Spins",
     "VariablesError",
     "__version__",
     "accept",

@@ -27,7 +27,9 @@ from jax.core import Tracer
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 from jaxtyping import Array, Inexact, Num, PRNGKeyArray, jaxtyped
 
-from ._checks import check_param_dtype, guarded_zero, n_hidden_for
+from ._checks import guarded_zero
+from ._encoding import AbstractEncoding, LocalStates
+from ._variables_checks import Loading
 
 Initializer = Callable[..., Any]
 """The `jax.nn.initializers` signature: `init(key, shape, dtype) -> Array`."""
@@ -64,14 +66,12 @@ def initialise(name: str, init: Initializer, key: PRNGKeyArray, shape: tuple[int
     return value
 
 
-def infer_alpha(n_visible: int, n_hidden: int) -> float | int:
-    """An `alpha` with `int(alpha * n_visible) == n_hidden` (an int when it divides)."""
-    if n_hidden % n_visible == 0:
-        return n_hidden // n_visible
-    alpha = n_hidden / n_visible
-    while int(alpha * n_visible) < n_hidden:  # the quotient can round down by an ulp
-        alpha = float(np.nextafter(alpha, np.inf))
-    return alpha
+Inits = tuple[Initializer, Initializer, Initializer]
+"""`(kernel_init, hidden_bias_init, visible_bias_init)`."""
+Flags = tuple[bool, bool]
+"""`(use_hidden_bias, use_visible_bias)`."""
+Parameters = tuple[Array, Array | None, Array | None]
+"""`(kernel, hidden_bias, visible_bias)`, a disabled bias `None`."""
 
 
 class Dense(NamedTuple):
@@ -133,17 +133,23 @@ def dense_theta(features: Any, kernel: Array, hidden_bias: Array | None, precisi
     return theta
 
 
-class AbstractRBM(eqx.Module):
+class AbstractRBM(eqx.Module, strict=True):
     r"""A model of the RBM family: an RBM on encoded visible features.
 
-    Subclasses say how a configuration is encoded (`site_features`, with the
-    value checks `check_values` and `values_invalid`) and which dense RBM
-    parameters they stand for (`dense`, with its transpose
-    `from_dense_gradient`); the forward pass, local updates
-    ([`eqx_rbm.LocalState`][]), closed-form derivatives, the sampler and the
-    variables adapters are written once against these members. Two members
-    let a model whose dense view ties parameters (a symmetric one) keep the
-    derivatives cheap: `log_derivative_rows` and `factorised_kernel`.
+    A model is composed of an `encoding` (an [`eqx_rbm.AbstractEncoding`][]:
+    how a site's value becomes features, which values are valid, which
+    values samplers propose) and parameters that stand for a dense RBM
+    (`dense`, with its transpose `from_dense_gradient`). The forward pass,
+    local updates ([`eqx_rbm.LocalState`][]), closed-form derivatives, the
+    sampler and the variables adapters are written once against these
+    members. Two members let a model whose dense view ties parameters (a
+    symmetric one) keep the derivatives cheap: `log_derivative_rows` and
+    `factorised_kernel`.
+
+    Each final model also says, as data, how it is stored and converted:
+    `layout_keywords` and `layout()` (the constructor keywords no array
+    holds), `params_tree()` / `from_params` (NetKet's variables layout) and
+    `twin_name` (its Flax twin in `eqx_rbm.linen`).
 
     Every model is built through its `__init__` or its `from_arrays`
     classmethod.
@@ -155,9 +161,16 @@ class AbstractRBM(eqx.Module):
     activation: eqx.AbstractVar[Callable[[Array], Array]]
     precision: eqx.AbstractVar[Any]
     alpha: eqx.AbstractVar[float | int]
+    encoding: eqx.AbstractVar[AbstractEncoding]
+    """How a site's value becomes features; a final model narrows it (its fields are frozen once built)."""
     if TYPE_CHECKING:  # pyright does not know equinox's AbstractClassVar
+        layout_keywords: ClassVar[frozenset[str]]
+        twin_name: ClassVar[str]
+        from_arrays: ClassVar[Callable[..., Any]]  # each final model has its own keywords
         factorised_kernel: ClassVar[bool]
     else:
+        layout_keywords: eqx.AbstractClassVar[frozenset[str]]
+        twin_name: eqx.AbstractClassVar[str]
         factorised_kernel: eqx.AbstractClassVar[bool]
     """Whether [`eqx_rbm.Jacobian.kernel`][] uses the factorised form of the dense view.
 
@@ -173,21 +186,61 @@ class AbstractRBM(eqx.Module):
         """Number of sites, the length of a configuration."""
 
     @property
-    @abc.abstractmethod
     def features_per_site(self) -> int:
         """Visible features per site: 1 for spins, `n_classes` for one-hot sites."""
+        return self.encoding.features_per_site
 
-    @abc.abstractmethod
+    @property
+    def local_states(self) -> LocalStates:
+        """The values a site takes (those of the encoding), as samplers propose them."""
+        return self.encoding.local_states
+
     def site_features(self, values: Array) -> Array:
         """Features of site values, shape `(*values.shape, features_per_site)`, unchecked."""
+        return self.encoding.site_features(values)
 
-    @abc.abstractmethod
     def check_values(self, values: Any, name: str) -> None:
         """Raises on site values this model cannot encode (dtype at trace time, values eagerly)."""
+        self.encoding.check_values(values, name)
 
-    @abc.abstractmethod
     def values_invalid(self, values: Array) -> Array | None:
         """A traced scalar, true when some value is not encodable; `None` when all are."""
+        return self.encoding.values_invalid(values)
+
+    def invalid_message(self, name: str) -> str:
+        """The run-time error for values `values_invalid` flags."""
+        return self.encoding.invalid_message(name)
+
+    @abc.abstractmethod
+    def layout(self) -> dict[str, Any]:
+        """The `from_arrays` keywords (`layout_keywords`) that no array holds, with this model's values."""
+
+    @abc.abstractmethod
+    def params_tree(self) -> dict[str, Any]:
+        """The `params` collection of NetKet's variables for this model, in NetKet's key order."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_params(cls, params: Any, problems: list[str], layout: dict[str, Any], loading: Loading) -> Self:
+        """The model held by a `params` collection in NetKet's layout (the inverse of `params_tree`).
+
+        **Arguments:**
+
+        - `params`: the collection, not yet checked.
+        - `problems`: problems already found in the variables around it.
+        - `layout`: the `layout_keywords` and their values.
+        - `loading`: `alpha`, the bias flags, `activation` and `precision`.
+
+        **Raises:**
+
+        [`eqx_rbm.VariablesError`][] listing `problems` and every problem of `params`.
+        """
+
+    @abc.abstractmethod
+    def draw_parameters(
+        self, n_sites: int, flags: Flags, dtype: Any, inits: Inits, key: PRNGKeyArray
+    ) -> Parameters:
+        """`(kernel, hidden_bias, visible_bias)` drawn with NetKet's keys, for `__init__` (see `build`)."""
 
     @abc.abstractmethod
     def dense(self) -> Dense:
@@ -270,10 +323,6 @@ class AbstractRBM(eqx.Module):
             )
         return features
 
-    def invalid_message(self, name: str) -> str:
-        """The run-time error for values `values_invalid` flags."""
-        return f"{name} holds a value this model cannot encode"
-
     def theta(self, x: Any) -> Inexact[Array, "*batch n_hidden"]:
         """Hidden pre-activations $\\theta = \\phi(x) W + b$, shape `(*batch, n_hidden)`."""
         dense = self.dense()
@@ -309,50 +358,6 @@ class AbstractRBM(eqx.Module):
         return self.log_psi_from_features(features, theta)
 
 
-def init_parameters(
-    n_features: int,
-    alpha: float | int,
-    *,
-    param_dtype: Any,
-    use_hidden_bias: bool,
-    use_visible_bias: bool,
-    inits: tuple[Initializer, Initializer, Initializer],
-    key: PRNGKeyArray,
-) -> tuple[Array, Array | None, Array | None]:
-    """`(kernel, hidden_bias, visible_bias)` of a dense RBM on `n_features` features, drawn as NetKet does.
-
-    `n_hidden = int(alpha * n_features)`; one key each, split in NetKet's
-    order; a disabled bias is `None`.
-    """
-    n_hidden = n_hidden_for(alpha, n_features)
-    shapes = ((n_features, n_hidden), (n_hidden,), (n_features,))
-    dtype = check_param_dtype(param_dtype)
-    keys = jax.random.split(key, 3)
-    names = ("kernel_init", "hidden_bias_init", "visible_bias_init")
-    used = (True, use_hidden_bias, use_visible_bias)
-    kernel, hidden, visible = (
-        initialise(name, init, k, shape, dtype) if on else None
-        for name, init, k, shape, on in zip(names, inits, keys, shapes, used, strict=True)
-    )
-    assert kernel is not None
-    return kernel, hidden, visible
-
-
-def given_arrays(kernel: Array, hidden_bias: Any, visible_bias: Any, alpha: float | int | None) -> dict:
-    """The `__init__` keywords that make a model hold the given arrays (see `from_arrays`)."""
-    n_features, n_hidden = kernel.shape
-    return {
-        "alpha": infer_alpha(n_features, n_hidden) if alpha is None else alpha,
-        "use_hidden_bias": hidden_bias is not None,
-        "use_visible_bias": visible_bias is not None,
-        "param_dtype": kernel.dtype,
-        "kernel_init": Given(kernel),
-        "hidden_bias_init": Given(hidden_bias),
-        "visible_bias_init": Given(visible_bias),
-        "key": jax.random.key(0),  # unused: every initializer returns its array
-    }
-
-
 def gradient_like(model: Any, kernel: Any, hidden_bias: Any, visible_bias: Any) -> Any:
     """The model-shaped pytree of a gradient given on the dense view; disabled biases stay `None`."""
     return model.from_dense_gradient(
@@ -362,12 +367,6 @@ def gradient_like(model: Any, kernel: Any, hidden_bias: Any, visible_bias: Any) 
             visible_bias if model.use_visible_bias else None,
         )
     )
-
-
-def dense_log_derivative_rows(model: Any, features: Array, dactivation: Array) -> Any:
-    """`log_derivative_rows` of a model whose dense view is its parameters: the outer product."""
-    kernel = features[..., :, None] * dactivation[..., None, :]
-    return gradient_like(model, kernel, dactivation, features)
 
 
 def replace_parameters(model: Any, kernel: Any, hidden_bias: Any, visible_bias: Any) -> Any:

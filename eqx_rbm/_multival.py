@@ -9,28 +9,15 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
-from ._checks import (
-    check_alpha,
-    check_param_dtype,
-    check_positive_int,
-    feature_dtype_for,
-)
+from ._build import build
+from ._checks import check_param_dtype, check_positive_int, feature_dtype_for
+from ._dense import AbstractDenseRBM, dense_given
 from ._log_cosh import log_cosh
-from ._model import (
-    AbstractRBM,
-    Dense,
-    Initializer,
-    default_init,
-    dense_log_derivative_rows,
-    given_arrays,
-    init_parameters,
-    replace_parameters,
-)
+from ._model import Initializer, default_init
 from ._one_hot import OneHot
-from ._rbm import check_activation
 
 
-class RBMMultiVal(AbstractRBM):
+class RBMMultiVal(AbstractDenseRBM, strict=True):
     """RBM for sites with more than two local states, NetKet's `netket.models.RBMMultiVal`.
 
     Each site's local state is one-hot encoded by [`eqx_rbm.OneHot`][] into
@@ -57,11 +44,14 @@ class RBMMultiVal(AbstractRBM):
     kernel: Inexact[Array, "n_features n_hidden"]
     hidden_bias: Inexact[Array, " n_hidden"] | None
     visible_bias: Inexact[Array, " n_features"] | None
-    one_hot: OneHot
+    encoding: OneHot  # pyright: ignore[reportIncompatibleVariableOverride]
+    """The one-hot encoding of `local_states`."""
     activation: Callable[[Array], Array] = eqx.field(static=True)
     precision: Any = eqx.field(static=True)
     alpha: float | int = eqx.field(static=True)
-    factorised_kernel: ClassVar[bool] = True
+    netket_path: ClassVar[tuple[str, ...]] = ("RBM",)
+    layout_keywords: ClassVar[frozenset[str]] = frozenset({"n_classes", "local_states"})
+    twin_name: ClassVar[str] = "RBMMultiVal"
 
     def __init__(
         self,
@@ -90,20 +80,11 @@ class RBMMultiVal(AbstractRBM):
           `n_visible = n_sites * n_classes`.
         """
         n_sites = check_positive_int("n_sites", n_sites)
-        self.alpha = check_alpha(alpha)
-        dtype = check_param_dtype(param_dtype)
-        self.one_hot = OneHot(n_classes, local_states=local_states, dtype=feature_dtype_for(dtype))
-        self.kernel, self.hidden_bias, self.visible_bias = init_parameters(
-            n_sites * self.one_hot.n_classes,
-            self.alpha,
-            param_dtype=dtype,
-            use_hidden_bias=use_hidden_bias,
-            use_visible_bias=use_visible_bias,
-            inits=(kernel_init, hidden_bias_init, visible_bias_init),
-            key=key,
-        )
-        self.activation = check_activation(activation)
-        self.precision = precision
+        feature_dtype = feature_dtype_for(check_param_dtype(param_dtype))
+        encoding = OneHot(n_classes, local_states=local_states, dtype=feature_dtype)
+        inits = (kernel_init, hidden_bias_init, visible_bias_init)
+        flags = (use_hidden_bias, use_visible_bias)
+        build(self, encoding, n_sites, alpha, flags, param_dtype, activation, precision, inits, key)
 
     @classmethod
     def from_arrays(
@@ -133,55 +114,12 @@ class RBMMultiVal(AbstractRBM):
 
         The `RBMMultiVal`, built through `__init__` so that every check runs.
         """
-        kernel = jnp.asarray(kernel)
         n_classes = check_positive_int("n_classes", n_classes)
-        if kernel.ndim != 2 or kernel.shape[0] % n_classes:
-            raise ValueError(
-                f"kernel: expected shape (n_sites * n_classes, n_hidden) with n_classes={n_classes}, "
-                f"got shape {kernel.shape}"
-            )
-        return cls(
-            kernel.shape[0] // n_classes,
-            n_classes,
-            local_states=local_states,
-            activation=activation,
-            precision=precision,
-            **given_arrays(kernel, hidden_bias, visible_bias, alpha),
-        )
-
-    @property
-    def n_sites(self) -> int:
-        return self.kernel.shape[0] // self.one_hot.n_classes
+        n_sites, given = dense_given(jnp.asarray(kernel), hidden_bias, visible_bias, alpha, n_classes)
+        settings = {"activation": activation, "precision": precision}
+        return cls(n_sites, n_classes, local_states=local_states, **settings, **given)
 
     @property
     def n_classes(self) -> int:
-        return self.one_hot.n_classes
-
-    @property
-    def features_per_site(self) -> int:
-        return self.one_hot.n_classes
-
-    @property
-    def local_states(self) -> tuple[float | int, ...]:
-        return self.one_hot.local_states
-
-    def site_features(self, values: Array) -> Array:
-        return self.one_hot.site_features(values)
-
-    def check_values(self, values: Any, name: str) -> None:
-        self.one_hot.check_values(values, name)
-
-    def values_invalid(self, values: Array) -> Array | None:
-        return self.one_hot.values_invalid(values)
-
-    def invalid_message(self, name: str) -> str:
-        return self.one_hot.invalid_message(name)
-
-    def dense(self) -> Dense:
-        return Dense(self.kernel, self.hidden_bias, self.visible_bias)
-
-    def from_dense_gradient(self, gradient: Dense) -> RBMMultiVal:
-        return replace_parameters(self, *gradient)
-
-    def log_derivative_rows(self, features: Array, dactivation: Array) -> RBMMultiVal:
-        return dense_log_derivative_rows(self, features, dactivation)
+        """Number of local states per site."""
+        return self.encoding.n_classes

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
+from ._build import build
 from ._checks import check_param_dtype, check_positive_int, feature_dtype_for
 from ._log_cosh import log_cosh
-from ._model import Given, Initializer
+from ._model import Initializer
 from ._one_hot import OneHot
-from ._permutations import (
-    PermutationTable,
-    check_filters,
-    check_given_alpha,
-    check_kernel_shape,
-    check_symmetries,
-)
-from ._symm import AbstractSymmRBM, init_symm_parameters, symm_default_init, symm_settings
+from ._permutations import PermutationTable, check_symmetries
+from ._symm import AbstractSymmRBM, symm_default_init, symm_given
 
 
-class RBMMultiValSymm(AbstractSymmRBM):
+class RBMMultiValSymm(AbstractSymmRBM, strict=True):
     r"""Symmetric RBM for sites with more than two local states (no NetKet counterpart).
 
     Each site is one-hot encoded by [`eqx_rbm.OneHot`][] into $C$ =
@@ -60,11 +54,14 @@ class RBMMultiValSymm(AbstractSymmRBM):
     kernel: Inexact[Array, "n_filters n_classes n_sites"]
     hidden_bias: Inexact[Array, " n_filters"] | None
     visible_bias: Inexact[Array, " n_classes"] | None
-    one_hot: OneHot
+    encoding: OneHot  # pyright: ignore[reportIncompatibleVariableOverride]
+    """The one-hot encoding of `local_states`."""
     symmetries: PermutationTable = eqx.field(static=True)
     activation: Callable[[Array], Array] = eqx.field(static=True)
     precision: Any = eqx.field(static=True)
     alpha: float | int = eqx.field(static=True)
+    layout_keywords: ClassVar[frozenset[str]] = frozenset({"symmetries", "n_classes", "local_states"})
+    twin_name: ClassVar[str] = "RBMMultiValSymm"
 
     def __init__(
         self,
@@ -96,20 +93,13 @@ class RBMMultiValSymm(AbstractSymmRBM):
           (the same key gives the parameters that NetKet's `init` would draw
           for this layout).
         """
-        self.symmetries, self.alpha, self.activation = symm_settings(symmetries, alpha, activation)
-        dtype = check_param_dtype(param_dtype)
-        self.one_hot = OneHot(n_classes, local_states=local_states, dtype=feature_dtype_for(dtype))
-        n_classes, n_sites = self.one_hot.n_classes, self.symmetries.n_sites
-        n_filters = check_filters(self.alpha, n_sites * n_classes, self.symmetries)
-        self.kernel, self.hidden_bias, self.visible_bias = init_symm_parameters(
-            ((n_filters, n_classes, n_sites), (n_filters,), (n_classes,)),
-            dtype=dtype,
-            use_hidden_bias=use_hidden_bias,
-            use_visible_bias=use_visible_bias,
-            inits=(kernel_init, hidden_bias_init, visible_bias_init),
-            key=key,
-        )
-        self.precision = precision
+        self.symmetries = check_symmetries(symmetries)
+        feature_dtype = feature_dtype_for(check_param_dtype(param_dtype))
+        encoding = OneHot(n_classes, local_states=local_states, dtype=feature_dtype)
+        inits = (kernel_init, hidden_bias_init, visible_bias_init)
+        flags = (use_hidden_bias, use_visible_bias)
+        n_sites = self.symmetries.n_sites
+        build(self, encoding, n_sites, alpha, flags, param_dtype, activation, precision, inits, key)
 
     @classmethod
     def from_arrays(
@@ -141,42 +131,13 @@ class RBMMultiValSymm(AbstractSymmRBM):
 
         The `RBMMultiValSymm`, built through `__init__` so that every check runs.
         """
-        kernel = jnp.asarray(kernel)
-        table = check_symmetries(symmetries)
         n_classes = check_positive_int("n_classes", n_classes)
-        n_filters = check_kernel_shape(kernel, table, n_classes, "n_classes")
-        return cls(
-            table,
-            n_classes,
-            local_states=local_states,
-            alpha=check_given_alpha(alpha, n_filters, table.n_sites * n_classes, table),
-            use_hidden_bias=hidden_bias is not None,
-            use_visible_bias=visible_bias is not None,
-            param_dtype=kernel.dtype,
-            activation=activation,
-            precision=precision,
-            kernel_init=Given(kernel),
-            hidden_bias_init=Given(hidden_bias),
-            visible_bias_init=Given(visible_bias),
-            key=jax.random.key(0),  # unused: every initializer returns its array
-        )
+        kernel = jnp.asarray(kernel)
+        table, given = symm_given(kernel, hidden_bias, visible_bias, alpha, symmetries, n_classes)
+        settings = {"activation": activation, "precision": precision}
+        return cls(table, n_classes, local_states=local_states, **settings, **given)
 
     @property
     def n_classes(self) -> int:
-        return self.one_hot.n_classes
-
-    @property
-    def local_states(self) -> tuple[float | int, ...]:
-        return self.one_hot.local_states
-
-    def site_features(self, values: Array) -> Array:
-        return self.one_hot.site_features(values)
-
-    def check_values(self, values: Any, name: str) -> None:
-        self.one_hot.check_values(values, name)
-
-    def values_invalid(self, values: Array) -> Array | None:
-        return self.one_hot.values_invalid(values)
-
-    def invalid_message(self, name: str) -> str:
-        return self.one_hot.invalid_message(name)
+        """Number of local states per site."""
+        return self.encoding.n_classes

@@ -14,36 +14,11 @@ from jax.core import Tracer
 from jaxtyping import Array, Num, Real, jaxtyped
 
 from ._checks import check_feature_dtype, check_numeric, check_positive_int, guarded_zero
+from ._encoding import AbstractEncoding, check_local_states
 
 
-def _check_local_states(local_states: Any, n_classes: int) -> tuple[float | int, ...]:
-    if local_states is None:
-        return tuple(range(n_classes))
-    if not isinstance(local_states, Sequence | np.ndarray | jax.Array):
-        raise TypeError(f"local_states: expected a sequence of {n_classes} numbers, got {local_states!r}")
-    states = np.asarray(local_states)
-    if states.ndim != 1 or states.dtype.kind not in "iuf":
-        raise TypeError(
-            f"local_states: expected a 1-D sequence of {n_classes} real numbers, got {local_states!r}"
-        )
-    if len(states) != n_classes:
-        raise ValueError(
-            f"local_states: expected {n_classes} values (n_classes={n_classes}), "
-            f"got {len(states)}: {tuple(states.tolist())}"
-        )
-    if not np.all(np.isfinite(states)):
-        raise ValueError(f"local_states: expected finite values, got {tuple(states.tolist())}")
-    values, counts = np.unique(states, return_counts=True)
-    if np.any(counts > 1):
-        raise ValueError(
-            f"local_states: values must be distinct, got duplicates {tuple(values[counts > 1].tolist())}"
-        )
-    # Plain Python numbers keep the module hashable and its repr readable.
-    return tuple(states.tolist())
-
-
-class OneHot(eqx.Module):
-    """One-hot encoding of each site's local state, in NetKet's feature order.
+class OneHot(AbstractEncoding, strict=True):
+    """One-hot encoding of each site's local state, in NetKet's feature order (NetKet's `RBMMultiVal`).
 
     A site holding the $c$-th entry of `local_states` becomes the feature vector
     $e_c$ of length `n_classes`; features are laid out site-major, so feature
@@ -81,7 +56,7 @@ class OneHot(eqx.Module):
         if n_classes < 2:
             raise ValueError(f"n_classes: expected at least 2 classes, got {n_classes}")
         self.n_classes = n_classes
-        self.local_states = _check_local_states(local_states, n_classes)
+        self.local_states = check_local_states(local_states, n_classes)
         if dtype is not None:
             dtype = check_feature_dtype(dtype)
         self.dtype = dtype
@@ -123,6 +98,16 @@ class OneHot(eqx.Module):
         if not representable.all():
             match = match & jnp.asarray(representable)
         return match
+
+    @property
+    def features_per_site(self) -> int:
+        """`n_classes`: one feature per local state."""
+        return self.n_classes
+
+    def layout(self) -> dict[str, Any]:
+        """`n_classes`, and `local_states` unless they are the default `0..n_classes-1`."""
+        default = self.local_states == tuple(range(self.n_classes))
+        return {"n_classes": self.n_classes, "local_states": None if default else self.local_states}
 
     def site_features(self, values: Array) -> Array:
         """Features of shape `(*values.shape, n_classes)`, unchecked (a model's `site_features`)."""

@@ -9,27 +9,15 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
-from ._checks import check_alpha, check_numeric, check_positive_int
+from ._build import build
+from ._checks import check_positive_int
+from ._dense import AbstractDenseRBM, dense_given
+from ._encoding import Spins
 from ._log_cosh import log_cosh
-from ._model import (
-    AbstractRBM,
-    Dense,
-    Initializer,
-    default_init,
-    dense_log_derivative_rows,
-    given_arrays,
-    init_parameters,
-    replace_parameters,
-)
+from ._model import Initializer, default_init
 
 
-def check_activation(activation: Callable[[Array], Array]) -> Callable[[Array], Array]:
-    if not callable(activation):
-        raise TypeError(f"activation: expected a callable, got {activation!r}")
-    return activation
-
-
-class RBM(AbstractRBM):
+class RBM(AbstractDenseRBM, strict=True):
     r"""Restricted Boltzmann machine wave function, NetKet's `netket.models.RBM`.
 
     $$\log\psi(x) = \sum_j f\big((xW + b)_j\big) + x \cdot a$$
@@ -57,7 +45,11 @@ class RBM(AbstractRBM):
     activation: Callable[[Array], Array] = eqx.field(static=True)
     precision: Any = eqx.field(static=True)
     alpha: float | int = eqx.field(static=True)
-    factorised_kernel: ClassVar[bool] = True
+    encoding: Spins  # pyright: ignore[reportIncompatibleVariableOverride]
+    """Each site's value is its feature; samplers propose `(-1, 1)`."""
+    netket_path: ClassVar[tuple[str, ...]] = ()
+    layout_keywords: ClassVar[frozenset[str]] = frozenset()
+    twin_name: ClassVar[str] = "RBM"
 
     def __init__(
         self,
@@ -91,18 +83,9 @@ class RBM(AbstractRBM):
         - `key`: a `jax.random` key, keyword-only.
         """
         n_visible = check_positive_int("n_visible", n_visible)
-        self.alpha = check_alpha(alpha)
-        self.kernel, self.hidden_bias, self.visible_bias = init_parameters(
-            n_visible,
-            self.alpha,
-            param_dtype=param_dtype,
-            use_hidden_bias=use_hidden_bias,
-            use_visible_bias=use_visible_bias,
-            inits=(kernel_init, hidden_bias_init, visible_bias_init),
-            key=key,
-        )
-        self.activation = check_activation(activation)
-        self.precision = precision
+        inits = (kernel_init, hidden_bias_init, visible_bias_init)
+        flags = (use_hidden_bias, use_visible_bias)
+        build(self, Spins(), n_visible, alpha, flags, param_dtype, activation, precision, inits, key)
 
     @classmethod
     def from_arrays(
@@ -132,44 +115,10 @@ class RBM(AbstractRBM):
 
         The `RBM`, built through `__init__` so that every check runs.
         """
-        kernel = jnp.asarray(kernel)
-        if kernel.ndim != 2:
-            raise ValueError(f"kernel: expected shape (n_visible, n_hidden), got shape {kernel.shape}")
-        return cls(
-            kernel.shape[0],
-            activation=activation,
-            precision=precision,
-            **given_arrays(kernel, hidden_bias, visible_bias, alpha),
-        )
+        n_visible, given = dense_given(jnp.asarray(kernel), hidden_bias, visible_bias, alpha, None)
+        return cls(n_visible, activation=activation, precision=precision, **given)
 
     @property
     def n_visible(self) -> int:
         """Number of visible units, `kernel.shape[0]`."""
         return self.kernel.shape[0]
-
-    @property
-    def n_sites(self) -> int:
-        """Number of sites, `n_visible`."""
-        return self.kernel.shape[0]
-
-    @property
-    def features_per_site(self) -> int:
-        return 1
-
-    def site_features(self, values: Array) -> Array:
-        return values[..., None]
-
-    def check_values(self, values: Any, name: str) -> None:
-        check_numeric(name, values, allow_complex=True)
-
-    def values_invalid(self, values: Array) -> Array | None:
-        return None
-
-    def dense(self) -> Dense:
-        return Dense(self.kernel, self.hidden_bias, self.visible_bias)
-
-    def from_dense_gradient(self, gradient: Dense) -> RBM:
-        return replace_parameters(self, *gradient)
-
-    def log_derivative_rows(self, features: Array, dactivation: Array) -> RBM:
-        return dense_log_derivative_rows(self, features, dactivation)

@@ -88,7 +88,7 @@ def portable_sweep(
 
 def _check_local_states(model: AbstractRBM, local_states: Any) -> np.ndarray:
     if local_states is None:
-        local_states = getattr(model, "local_states", (-1.0, 1.0))
+        local_states = model.local_states
     states = np.asarray(local_states)
     if states.ndim != 1 or len(states) < 2 or len(np.unique(states)) != len(states):
         raise ValueError(

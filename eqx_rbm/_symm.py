@@ -23,9 +23,19 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
-from ._checks import check_alpha, check_numeric, check_param_dtype
+from ._build import build, given_arrays
+from ._encoding import Spins
 from ._log_cosh import log_cosh
-from ._model import AbstractRBM, Dense, Given, Initializer, initialise, replace_parameters
+from ._model import (
+    AbstractRBM,
+    Dense,
+    Flags,
+    Initializer,
+    Inits,
+    Parameters,
+    initialise,
+    replace_parameters,
+)
 from ._permutations import (
     PermutationTable,
     check_filters,
@@ -33,6 +43,8 @@ from ._permutations import (
     check_kernel_shape,
     check_symmetries,
 )
+from ._symm_variables import symm_problems
+from ._variables_checks import Loading, VariablesError, layout_arrays, layout_tree
 
 symm_default_init: Initializer = jax.nn.initializers.normal(stddev=0.1)
 """Normal with standard deviation 0.1: NetKet's default for every RBMSymm parameter."""
@@ -55,36 +67,23 @@ def _flax_key(key: PRNGKeyArray, *data: str | int) -> PRNGKeyArray:
     return jax.random.fold_in(key, np.uint32(int.from_bytes(digest.digest()[:4], "big")))
 
 
-def init_symm_parameters(
-    shapes: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
-    *,
-    dtype: Any,
-    use_hidden_bias: bool,
-    use_visible_bias: bool,
-    inits: tuple[Initializer, Initializer, Initializer],
-    key: PRNGKeyArray,
-) -> tuple[Array, Array | None, Array | None]:
-    """`(kernel, hidden_bias, visible_bias)` drawn with the keys NetKet's `init` uses.
+def symm_given(
+    kernel: Array,
+    hidden_bias: Any,
+    visible_bias: Any,
+    alpha: float | int | None,
+    symmetries: Any,
+    n_classes: int | None,
+) -> tuple[PermutationTable, dict[str, Any]]:
+    """`from_arrays` of a symmetric model: its table and the `__init__` keywords holding the arrays.
 
-    NetKet creates `Dense/bias`, then `Dense/kernel`, then `visible_bias`; Flax
-    numbers the parameters of each scope in creation order.
+    `n_classes` is `None` for spins (one feature per site).
     """
-    dtype = check_param_dtype(dtype)
-    kernel_shape, hidden_shape, visible_shape = shapes
-    kernel_init, hidden_init, visible_init = inits
-    hidden = (
-        initialise("hidden_bias_init", hidden_init, _flax_key(key, "Dense", 1), hidden_shape, dtype)
-        if use_hidden_bias
-        else None
-    )
-    kernel_key = _flax_key(key, "Dense", 2 if use_hidden_bias else 1)
-    kernel = initialise("kernel_init", kernel_init, kernel_key, kernel_shape, dtype)
-    visible = (
-        initialise("visible_bias_init", visible_init, _flax_key(key, 1), visible_shape, dtype)
-        if use_visible_bias
-        else None
-    )
-    return kernel, hidden, visible
+    table = check_symmetries(symmetries)
+    per_site = 1 if n_classes is None else n_classes
+    n_filters = check_kernel_shape(kernel, table, per_site, "1" if n_classes is None else "n_classes")
+    alpha = check_given_alpha(alpha, n_filters, table.n_sites * per_site, table)
+    return table, given_arrays(kernel, hidden_bias, visible_bias, alpha)
 
 
 def tie(
@@ -110,12 +109,13 @@ def _real_product(spec: str, a: Array, real: Array, precision: Any) -> Array:
     return jnp.einsum(spec, a, real, precision=precision)
 
 
-class AbstractSymmRBM(AbstractRBM):
+class AbstractSymmRBM(AbstractRBM, strict=True):
     """A model of the RBM family whose hidden units are filters tied over site permutations.
 
     `kernel` has shape `(n_filters, features_per_site, n_sites)`,
     `hidden_bias` `(n_filters,)` and `visible_bias` `(features_per_site,)`
-    (one weight per feature, shared by every site).
+    (one weight per feature, shared by every site). NetKet stores them
+    under `params/Dense/bias`, `params/Dense/kernel` and `params/visible_bias`.
     """
 
     symmetries: eqx.AbstractVar[PermutationTable]
@@ -124,10 +124,6 @@ class AbstractSymmRBM(AbstractRBM):
     @property
     def n_sites(self) -> int:
         return self.kernel.shape[-1]
-
-    @property
-    def features_per_site(self) -> int:
-        return self.kernel.shape[-2]
 
     @property
     def n_filters(self) -> int:
@@ -178,17 +174,49 @@ class AbstractSymmRBM(AbstractRBM):
         visible = jnp.sum(phi, axis=-2) if self.use_visible_bias else None
         return replace_parameters(self, kernel, hidden, visible)
 
+    def draw_parameters(
+        self, n_sites: int, flags: Flags, dtype: Any, inits: Inits, key: PRNGKeyArray
+    ) -> Parameters:
+        """The keys NetKet's `init` uses: `Dense/bias`, then `Dense/kernel`, then `visible_bias`.
 
-def symm_settings(
-    symmetries: Any, alpha: Any, activation: Callable[[Array], Array]
-) -> tuple[PermutationTable, float | int, Callable[[Array], Array]]:
-    """The validated configuration shared by both symmetric models' constructors."""
-    if not callable(activation):
-        raise TypeError(f"activation: expected a callable, got {activation!r}")
-    return check_symmetries(symmetries), check_alpha(alpha), activation
+        Flax numbers the parameters of each scope in creation order.
+        """
+        per_site = self.encoding.features_per_site
+        n_filters = check_filters(self.alpha, n_sites * per_site, self.symmetries)
+        use_hidden_bias, use_visible_bias = flags
+        kernel_init, hidden_init, visible_init = inits
+        hidden = (
+            initialise("hidden_bias_init", hidden_init, _flax_key(key, "Dense", 1), (n_filters,), dtype)
+            if use_hidden_bias
+            else None
+        )
+        kernel_key = _flax_key(key, "Dense", 2 if use_hidden_bias else 1)
+        kernel = initialise("kernel_init", kernel_init, kernel_key, (n_filters, per_site, n_sites), dtype)
+        visible = (
+            initialise("visible_bias_init", visible_init, _flax_key(key, 1), (per_site,), dtype)
+            if use_visible_bias
+            else None
+        )
+        return kernel, hidden, visible
+
+    def layout(self) -> dict[str, Any]:
+        return {"symmetries": self.symmetries, **self.encoding.layout()}
+
+    def params_tree(self) -> dict[str, Any]:
+        return layout_tree(self.kernel, self.hidden_bias, self.visible_bias, bias_first=True)
+
+    @classmethod
+    def from_params(cls, params: Any, problems: list[str], layout: dict[str, Any], loading: Loading) -> Self:
+        table = check_symmetries(layout["symmetries"])
+        problems = problems + symm_problems(params, table, layout.get("n_classes"), loading)
+        if problems:
+            raise VariablesError("variables", problems)
+        return cls.from_arrays(
+            *layout_arrays(params), **{**layout, "symmetries": table}, **loading.settings()
+        )
 
 
-class RBMSymm(AbstractSymmRBM):
+class RBMSymm(AbstractSymmRBM, strict=True):
     r"""RBM whose hidden units are filters tied over a symmetry group, NetKet's `netket.models.RBMSymm`.
 
     $$\log\psi(x) = a \sum_j x_j + \sum_{f,g} f\Big(b_f + \sum_j W_{f,P_{gj}}\, x_j\Big)$$
@@ -220,6 +248,10 @@ class RBMSymm(AbstractSymmRBM):
     activation: Callable[[Array], Array] = eqx.field(static=True)
     precision: Any = eqx.field(static=True)
     alpha: float | int = eqx.field(static=True)
+    encoding: Spins  # pyright: ignore[reportIncompatibleVariableOverride]
+    """Each site's value is its feature; samplers propose `(-1, 1)`."""
+    layout_keywords: ClassVar[frozenset[str]] = frozenset({"symmetries"})
+    twin_name: ClassVar[str] = "RBMSymm"
 
     def __init__(
         self,
@@ -250,18 +282,11 @@ class RBMSymm(AbstractSymmRBM):
           `(key, shape, dtype)`; NetKet's default, normal with standard deviation 0.1.
         - `key`: a `jax.random` key, keyword-only.
         """
-        self.symmetries, self.alpha, self.activation = symm_settings(symmetries, alpha, activation)
+        self.symmetries = check_symmetries(symmetries)
+        inits = (kernel_init, hidden_bias_init, visible_bias_init)
+        flags = (use_hidden_bias, use_visible_bias)
         n_sites = self.symmetries.n_sites
-        n_filters = check_filters(self.alpha, n_sites, self.symmetries)
-        self.kernel, self.hidden_bias, self.visible_bias = init_symm_parameters(
-            ((n_filters, 1, n_sites), (n_filters,), (1,)),
-            dtype=param_dtype,
-            use_hidden_bias=use_hidden_bias,
-            use_visible_bias=use_visible_bias,
-            inits=(kernel_init, hidden_bias_init, visible_bias_init),
-            key=key,
-        )
-        self.precision = precision
+        build(self, Spins(), n_sites, alpha, flags, param_dtype, activation, precision, inits, key)
 
     @classmethod
     def from_arrays(
@@ -291,28 +316,5 @@ class RBMSymm(AbstractSymmRBM):
 
         The `RBMSymm`, built through `__init__` so that every check runs.
         """
-        kernel = jnp.asarray(kernel)
-        table = check_symmetries(symmetries)
-        n_filters = check_kernel_shape(kernel, table, 1, "1")
-        return cls(
-            table,
-            alpha=check_given_alpha(alpha, n_filters, table.n_sites, table),
-            use_hidden_bias=hidden_bias is not None,
-            use_visible_bias=visible_bias is not None,
-            param_dtype=kernel.dtype,
-            activation=activation,
-            precision=precision,
-            kernel_init=Given(kernel),
-            hidden_bias_init=Given(hidden_bias),
-            visible_bias_init=Given(visible_bias),
-            key=jax.random.key(0),  # unused: every initializer returns its array
-        )
-
-    def site_features(self, values: Array) -> Array:
-        return values[..., None]
-
-    def check_values(self, values: Any, name: str) -> None:
-        check_numeric(name, values, allow_complex=True)
-
-    def values_invalid(self, values: Array) -> Array | None:
-        return None
+        table, given = symm_given(jnp.asarray(kernel), hidden_bias, visible_bias, alpha, symmetries, None)
+        return cls(table, activation=activation, precision=precision, **given)

@@ -7,42 +7,17 @@ from typing import Any
 
 from jaxtyping import Array
 
-from ._checks import check_alpha, check_positive_int, n_hidden_for
+from ._checks import check_alpha, check_positive_int
 from ._log_cosh import log_cosh
 from ._model import AbstractRBM
 from ._multival import RBMMultiVal
 from ._multival_symm import RBMMultiValSymm
 from ._rbm import RBM
 from ._symm import RBMSymm
-from ._symm_variables import build_symm_model, symm_params
-from ._variables_checks import (
-    VariableDict,
-    VariablesError,
-    describe,
-    key_problems,
-    layout_arrays,
-    layout_key_problems,
-    leaf_problems,
-)
+from ._variables_checks import Loading, VariableDict, VariablesError
 
-
-def _rbm_params(rbm: AbstractRBM) -> dict[str, Any]:
-    dense: dict[str, Any] = {"kernel": rbm.kernel}
-    if rbm.hidden_bias is not None:
-        dense["bias"] = rbm.hidden_bias
-    params: dict[str, Any] = {"Dense": dense}
-    if rbm.visible_bias is not None:
-        params["visible_bias"] = rbm.visible_bias
-    return params
-
-
-# Each model's params subtree, in NetKet's layout and key order.
-_PARAMS: dict[type, Callable[[Any], dict[str, Any]]] = {
-    RBM: _rbm_params,
-    RBMMultiVal: lambda model: {"RBM": _rbm_params(model)},
-    RBMSymm: symm_params,
-    RBMMultiValSymm: symm_params,
-}
+FAMILY: tuple[type[AbstractRBM], ...] = (RBM, RBMMultiVal, RBMSymm, RBMMultiValSymm)
+"""The final models; `from_variables` builds the one whose `layout_keywords` it is given."""
 
 
 def to_variables(model: AbstractRBM) -> VariableDict:
@@ -64,13 +39,12 @@ def to_variables(model: AbstractRBM) -> VariableDict:
     RBMMultiValSymm). This is the tree that NetKet's `init` returns
     (`netket.models.RBM`, `RBMMultiVal`, `RBMSymm`), key order included.
     """
-    params = _PARAMS.get(type(model))
-    if params is None:
-        names = " or ".join(f"eqx_rbm.{kind.__name__}" for kind in _PARAMS)
+    if not isinstance(model, AbstractRBM):
+        names = " or ".join(f"eqx_rbm.{kind.__name__}" for kind in FAMILY)
         raise TypeError(
             f"model: expected an {names}, got {type(model).__module__}.{type(model).__qualname__}"
         )
-    return {"params": params(model)}
+    return {"params": model.params_tree()}
 
 
 def from_variables(
@@ -135,29 +109,29 @@ def from_variables(
             "(n_filters, features_per_site, n_sites)); pass symmetries=<the (n_symmetries, n_sites) "
             "permutation table the model was built with>"
         )
-    multival = n_classes is not None or (
-        symmetries is None and isinstance(params, Mapping) and "RBM" in params
-    )
-    if multival and n_classes is None:
+    nested = RBMMultiVal.netket_path[0]
+    if n_classes is None and symmetries is None and isinstance(params, Mapping) and nested in params:
         raise TypeError(
-            "n_classes: required for RBMMultiVal variables (they hold params/RBM); "
+            f"n_classes: required for RBMMultiVal variables (they hold params/{nested}); "
             "pass n_classes=<number of local states per site>"
         )
-    if not multival and local_states is not None:
+    if n_classes is None and local_states is not None:
         raise TypeError(
             f"local_states: only for RBMMultiVal variables; pass n_classes too, got {local_states!r}"
         )
+    layout: dict[str, Any] = {} if symmetries is None else {"symmetries": symmetries}
+    if n_classes is not None:
+        layout |= {"n_classes": n_classes, "local_states": local_states}
+    kind = next(kind for kind in FAMILY if kind.layout_keywords == layout.keys())
     return build_model(
+        kind,
         variables,
-        multival=multival,
-        n_classes=n_classes,
-        local_states=local_states,
+        layout,
         alpha=alpha,
         use_hidden_bias=use_hidden_bias,
         use_visible_bias=use_visible_bias,
         activation=activation,
         precision=precision,
-        symmetries=symmetries,
     )
 
 
@@ -176,103 +150,31 @@ def _params_of(variables: Any) -> Any:
 
 
 def build_model(
+    kind: type[AbstractRBM],
     variables: Mapping[str, Any],
+    layout: dict[str, Any],
     *,
-    multival: bool,
-    n_classes: int | None,
-    local_states: Sequence[float] | None,
     alpha: float | int | None,
     use_hidden_bias: bool | None,
     use_visible_bias: bool | None,
     activation: Callable[[Array], Array],
     precision: Any,
-    symmetries: Any = None,
 ) -> AbstractRBM:
-    """`from_variables` for a model kind decided by the caller (a twin knows its own)."""
+    """`from_variables` for a model `kind` decided by the caller (a twin knows its own).
+
+    `layout` holds the values of `kind.layout_keywords`.
+    """
     if "params" not in variables and isinstance(variables.get("variables"), Mapping):
         variables = variables["variables"]
     if alpha is not None:
         alpha = check_alpha(alpha)
     if not callable(activation):
         raise TypeError(f"activation: expected a callable, got {activation!r}")
-    if multival:
-        n_classes = check_positive_int("n_classes", n_classes)
+    if "n_classes" in layout:
+        layout = {**layout, "n_classes": check_positive_int("n_classes", layout["n_classes"])}
     problems = [f"{key}: unexpected collection" for key in variables if key != "params"]
     if "params" not in variables:
         problems.insert(0, "params: missing (expected the 'params' collection)")
         raise VariablesError("variables", problems)
-    params = variables["params"]
-    flags = (use_hidden_bias, use_visible_bias)
-    if symmetries is not None:
-        return build_symm_model(
-            params,
-            problems,
-            symmetries=symmetries,
-            n_classes=n_classes if multival else None,
-            local_states=local_states,
-            alpha=alpha,
-            flags=flags,
-            activation=activation,
-            precision=precision,
-        )
-    if multival:
-        if not isinstance(params, Mapping):
-            problems.append(f"params: expected a mapping with key ['RBM'], got {describe(params)}")
-        else:
-            problems += key_problems("params", params, {"RBM"}, {})
-            if "RBM" in params:
-                problems += _rbm_problems(params["RBM"], "params/RBM", n_classes, alpha, flags)
-    else:
-        problems += _rbm_problems(params, "params", None, alpha, flags)
-    if problems:
-        raise VariablesError("variables", problems)
-    arrays = layout_arrays(params["RBM"] if multival else params)
-    settings = {"alpha": alpha, "activation": activation, "precision": precision}
-    if not multival:
-        return RBM.from_arrays(*arrays, **settings)
-    assert n_classes is not None
-    return RBMMultiVal.from_arrays(*arrays, n_classes=n_classes, local_states=local_states, **settings)
-
-
-def _rbm_problems(
-    params: Any,
-    prefix: str,
-    n_classes: int | None,
-    alpha: float | int | None,
-    flags: tuple[bool | None, bool | None],
-) -> list[str]:
-    """Every problem of `params` as an RBM's, as `path: message` lines."""
-    if not isinstance(params, Mapping):
-        return [f"{prefix}: expected a mapping with keys ['Dense', 'visible_bias'], got {describe(params)}"]
-    dense, problems = layout_key_problems(prefix, params, flags)
-    leaves = {
-        "Dense/kernel": (dense.get("kernel"), 2, "(n_visible, n_hidden)"),
-        "Dense/bias": (dense.get("bias"), 1, "(n_hidden,)"),
-        "visible_bias": (params.get("visible_bias"), 1, "(n_visible,)"),
-    }
-    shapes, leaf_issues = leaf_problems(prefix, leaves)
-    problems += leaf_issues
-    kernel = shapes.get("Dense/kernel")
-    if kernel is None:
-        return problems
-    n_visible, n_hidden = kernel
-    if n_classes is not None and n_visible % n_classes:
-        problems.append(
-            f"{prefix}/Dense/kernel: expected n_visible = n_sites * n_classes, a multiple of "
-            f"n_classes={n_classes}, got shape {kernel}"
-        )
-    if n_visible == 0:
-        problems.append(f"{prefix}/Dense/kernel: expected n_visible > 0, got shape {kernel}")
-    elif alpha is not None and n_hidden != n_hidden_for(check_alpha(alpha), n_visible):
-        problems.append(
-            f"{prefix}/Dense/kernel: expected shape {(n_visible, n_hidden_for(alpha, n_visible))} "
-            f"(n_hidden = int(alpha * n_visible) with alpha={alpha}), got shape {kernel}"
-        )
-    for name, expected, what in (
-        ("Dense/bias", n_hidden, "n_hidden"),
-        ("visible_bias", n_visible, "n_visible"),
-    ):
-        shape = shapes.get(name)
-        if shape is not None and shape != (expected,):
-            problems.append(f"{prefix}/{name}: expected shape {(expected,)} ({what},), got shape {shape}")
-    return problems
+    loading = Loading(alpha, (use_hidden_bias, use_visible_bias), activation, precision)
+    return kind.from_params(variables["params"], problems, layout, loading)

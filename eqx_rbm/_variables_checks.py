@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
+
+
+class Loading(NamedTuple):
+    """What building a model from variables takes besides the arrays and the layout keywords."""
+
+    alpha: float | int | None
+    """`None` infers it from the kernel's shape."""
+    flags: tuple[bool | None, bool | None]
+    """`(use_hidden_bias, use_visible_bias)`; `None` takes a bias when it is present."""
+    activation: Callable[[Array], Array]
+    precision: Any
+
+    def settings(self) -> dict[str, Any]:
+        """The `from_arrays` keywords `alpha`, `activation` and `precision`."""
+        return {"alpha": self.alpha, "activation": self.activation, "precision": self.precision}
+
 
 VariableDict = dict[str, Any]
 """Nested plain dicts `{collection: {name: array or subtree}}`, as Flax's `init` returns."""
@@ -64,13 +80,47 @@ def layout_arrays(params: Mapping[str, Any]) -> tuple[Array, Array | None, Array
     )
 
 
+def layout_tree(kernel: Any, hidden_bias: Any, visible_bias: Any, *, bias_first: bool) -> dict[str, Any]:
+    """NetKet's `{"Dense": {"kernel", "bias"}, "visible_bias"}` without the disabled biases.
+
+    `bias_first`: NetKet's symmetric models create the hidden bias before the
+    kernel, and Flax keeps creation order.
+    """
+    pairs = (
+        (("bias", hidden_bias), ("kernel", kernel))
+        if bias_first
+        else (("kernel", kernel), ("bias", hidden_bias))
+    )
+    params: dict[str, Any] = {"Dense": {name: value for name, value in pairs if value is not None}}
+    if visible_bias is not None:
+        params["visible_bias"] = visible_bias
+    return params
+
+
+def shape_problems(
+    prefix: str, shapes: Mapping[str, tuple[int, ...]], expected: Mapping[str, tuple[int, str]]
+) -> list[str]:
+    """The leaves of `shapes` that are not 1-D of the `expected` `(size, label)`."""
+    problems = []
+    for name, (size, label) in expected.items():
+        shape = shapes.get(name)
+        if shape is not None and shape != (size,):
+            problems.append(f"{prefix}/{name}: expected shape {(size,)} ({label}), got shape {shape}")
+    return problems
+
+
 def layout_key_problems(
-    prefix: str, params: Mapping[str, Any], flags: tuple[bool | None, bool | None]
-) -> tuple[Mapping[str, Any], list[str]]:
+    prefix: str, params: Any, flags: tuple[bool | None, bool | None]
+) -> tuple[Mapping[str, Any] | None, list[str]]:
     """The `Dense` mapping of NetKet's layout (empty when not a mapping) and the key problems.
 
-    `flags` are `(use_hidden_bias, use_visible_bias)`, as for `key_problems`.
+    `None` for the mapping when `params` itself is not one. `flags` are
+    `(use_hidden_bias, use_visible_bias)`, as for `key_problems`.
     """
+    if not isinstance(params, Mapping):
+        return None, [
+            f"{prefix}: expected a mapping with keys ['Dense', 'visible_bias'], got {describe(params)}"
+        ]
     use_hidden_bias, use_visible_bias = flags
     problems = key_problems(
         prefix, params, {"Dense"}, {"visible_bias": ("use_visible_bias", use_visible_bias)}

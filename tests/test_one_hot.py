@@ -281,7 +281,7 @@ def test_custom_states_name_the_fix():
 
 def test_multival_fed_one_hot_features_names_the_fix():
     model = eqx_rbm.RBMMultiVal(3, 4, key=jax.random.key(0))
-    features = model.one_hot(jnp.array([[0, 3, 1]]))
+    features = model.encoding(jnp.array([[0, 3, 1]]))
     with pytest.raises(ValueError) as info:
         model(features)
     first = str(info.value).splitlines()[0]

@@ -44,11 +44,11 @@ def test_multival_properties():
     assert model.n_features == 15 and model.n_hidden == 30 and model.kernel.shape == (15, 30)
     assert model.alpha == 2 and model.use_hidden_bias and model.use_visible_bias
     assert model.param_dtype == jnp.float64
-    assert isinstance(model.one_hot, eqx_rbm.OneHot)
+    assert isinstance(model.encoding, eqx_rbm.OneHot)
     # A valid spin-1 configuration evaluates; log psi is that of an RBM on the features.
     x = jnp.array([2, 0, -2, 0, 2])
     dense = eqx_rbm.RBM.from_arrays(model.kernel, model.hidden_bias, model.visible_bias)
-    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(dense(model.one_hot(x))))
+    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(dense(model.encoding(x))))
 
 
 def test_default_initialisation_is_normal_with_stddev_001():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import numpy as np
@@ -11,16 +11,16 @@ from jaxtyping import Array, Inexact, Num, Real
 
 from .._checks import feature_dtype_for
 from .._log_cosh import log_cosh
-from .._model import Initializer, dense_theta
+from .._model import AbstractRBM, Initializer, dense_theta
 from .._multival_symm import RBMMultiValSymm as EqxRBMMultiValSymm
 from .._one_hot import OneHot
 from .._permutations import PermutationTable, check_filters, check_symmetries
 from .._symm import RBMSymm as EqxRBMSymm
 from .._symm import symm_default_init, tie
-from ._twins import Twin, _check_config, _checked, _input_size, check_classes, register_twin
+from ._twins import Dense, Twin, _check_config, _checked, _input_size, check_classes, equinox_model
 
 
-class DenseSymmMatrix(nn.Module):
+class DenseSymmMatrix(Dense):
     """The filters and hidden bias of a symmetric RBM at NetKet's paths; returns $\\theta$ as `(F, G)`.
 
     Named like NetKet's layer so that Flax's tables show NetKet's rows; the
@@ -28,12 +28,6 @@ class DenseSymmMatrix(nn.Module):
     """
 
     symmetries: PermutationTable
-    features: int
-    use_bias: bool
-    param_dtype: Any
-    precision: Any
-    kernel_init: Initializer
-    bias_init: Initializer
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -95,16 +89,6 @@ def _visible_bias(module: Any, per_site: int) -> Array | None:
     return module.param("visible_bias", init, (per_site,), module.param_dtype)
 
 
-def _settings(module: Any) -> dict[str, Any]:
-    """What `from_arrays` needs besides the arrays."""
-    return {
-        "symmetries": module.symmetries,
-        "alpha": module.alpha,
-        "activation": module.activation,
-        "precision": module.precision,
-    }
-
-
 class RBMSymm(Twin):
     """`netket.models.RBMSymm` as a Flax Linen module computed by [`eqx_rbm.RBMSymm`][].
 
@@ -147,6 +131,7 @@ class RBMSymm(Twin):
     kernel_init: Initializer = symm_default_init
     hidden_bias_init: Initializer = symm_default_init
     visible_bias_init: Initializer = symm_default_init
+    equinox: ClassVar[type[AbstractRBM]] = EqxRBMSymm
 
     def __post_init__(self) -> None:
         _symm_config(self)
@@ -161,15 +146,8 @@ class RBMSymm(Twin):
         theta = _dense(self, n_filters)(x_in[..., None, :])
         visible_bias = _visible_bias(self, 1)
         dense = self.variables["params"]["Dense"]
-        model = EqxRBMSymm.from_arrays(dense["kernel"], dense.get("bias"), visible_bias, **_settings(self))
+        model = equinox_model(self, dense["kernel"], dense.get("bias"), visible_bias)
         return model.log_psi_from_features(x_in, theta.reshape(*theta.shape[:-2], -1))
-
-    def layout(self) -> dict[str, Any]:
-        return {"multival": False, "n_classes": None, "local_states": None, "symmetries": self.symmetries}
-
-    @classmethod
-    def of(cls, model: Any, settings: dict[str, Any]) -> RBMSymm:
-        return cls(model.symmetries, **settings)
 
 
 class RBMMultiValSymm(Twin):
@@ -197,6 +175,7 @@ class RBMMultiValSymm(Twin):
     hidden_bias_init: Initializer = symm_default_init
     visible_bias_init: Initializer = symm_default_init
     local_states: Sequence[float] | None = None
+    equinox: ClassVar[type[AbstractRBM]] = EqxRBMMultiValSymm
 
     def __post_init__(self) -> None:
         check_classes(self)
@@ -217,30 +196,5 @@ class RBMMultiValSymm(Twin):
         theta = _dense(self, n_filters)(blocks)
         visible_bias = _visible_bias(self, self.n_classes)
         dense = self.variables["params"]["Dense"]
-        model = EqxRBMMultiValSymm.from_arrays(
-            dense["kernel"],
-            dense.get("bias"),
-            visible_bias,
-            n_classes=self.n_classes,
-            local_states=self.local_states,
-            **_settings(self),
-        )
+        model = equinox_model(self, dense["kernel"], dense.get("bias"), visible_bias)
         return model.log_psi_from_features(features, theta.reshape(*theta.shape[:-2], -1))
-
-    def layout(self) -> dict[str, Any]:
-        return {
-            "multival": True,
-            "n_classes": self.n_classes,
-            "local_states": self.local_states,
-            "symmetries": self.symmetries,
-        }
-
-    @classmethod
-    def of(cls, model: Any, settings: dict[str, Any]) -> RBMMultiValSymm:
-        default_states = tuple(range(model.n_classes))
-        local_states = None if model.local_states == default_states else model.local_states
-        return cls(model.symmetries, model.n_classes, local_states=local_states, **settings)
-
-
-register_twin(EqxRBMSymm, RBMSymm)
-register_twin(EqxRBMMultiValSymm, RBMMultiValSymm)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from importlib import import_module
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -18,12 +19,13 @@ from .._checks import (
     feature_dtype_for,
     n_hidden_for,
 )
+from .._encoding import check_local_states
 from .._log_cosh import log_cosh
 from .._model import AbstractRBM, Initializer, default_init, dense_theta, initialise
 from .._multival import RBMMultiVal as EqxRBMMultiVal
-from .._one_hot import OneHot, _check_local_states
+from .._one_hot import OneHot
 from .._rbm import RBM as EqxRBM
-from .._variables import VariableDict, build_model, to_variables
+from .._variables import FAMILY, VariableDict, build_model, to_variables
 
 
 def _checked(name: str, init: Initializer) -> Initializer:
@@ -57,7 +59,7 @@ def check_classes(module: Any) -> None:
         raise ValueError(f"n_classes: expected at least 2 classes, got {n_classes}")
     if module.local_states is not None:
         # A tuple keeps the module hashable, which Flax's transforms need.
-        object.__setattr__(module, "local_states", _check_local_states(module.local_states, n_classes))
+        object.__setattr__(module, "local_states", check_local_states(module.local_states, n_classes))
 
 
 def _input_size(x: Any, *, allow_complex: bool) -> int:
@@ -103,16 +105,29 @@ class Dense(nn.Module):
 
 
 class Twin(nn.Module):
-    """What every twin provides to the converters (no attributes of its own)."""
+    """What every twin provides to the converters: `equinox`, the Equinox model it computes with.
 
-    def layout(self) -> dict[str, Any]:
-        """The keywords of the variables layout that the twin's attributes decide."""
-        raise NotImplementedError
+    A twin has the attributes its Equinox model's `layout_keywords` name
+    (`n_classes`, `local_states`, `symmetries`), and `alpha`, `activation`,
+    `precision` and the bias flags.
+    """
 
-    @classmethod
-    def of(cls, model: Any, settings: dict[str, Any]) -> Twin:
-        """The twin of `model`, with the common `settings` read from it by `to_linen`."""
-        raise NotImplementedError
+    equinox: ClassVar[type[AbstractRBM]]
+
+
+def layout(module: Any) -> dict[str, Any]:
+    """The twin's values of its Equinox model's `layout_keywords`."""
+    return {name: getattr(module, name) for name in module.equinox.layout_keywords}
+
+
+def equinox_model(module: Any, kernel: Array, hidden_bias: Any, visible_bias: Any) -> AbstractRBM:
+    """The Equinox model of a twin holding its parameters.
+
+    A function, not a method: a method of the twin would be a row of Flax's tables that NetKet's lack.
+    """
+    from_arrays: Any = module.equinox.from_arrays  # each model has its own keywords
+    settings = {"alpha": module.alpha, "activation": module.activation, "precision": module.precision}
+    return from_arrays(kernel, hidden_bias, visible_bias, **layout(module), **settings)
 
 
 class RBM(Twin):
@@ -157,6 +172,7 @@ class RBM(Twin):
     kernel_init: Initializer = default_init
     hidden_bias_init: Initializer = default_init
     visible_bias_init: Initializer = default_init
+    equinox: ClassVar[type[AbstractRBM]] = EqxRBM
 
     def __post_init__(self) -> None:
         _check_config(self)
@@ -187,22 +203,8 @@ class RBM(Twin):
             else None
         )
         dense = self.variables["params"]["Dense"]
-        rbm = EqxRBM.from_arrays(
-            dense["kernel"],
-            dense.get("bias"),
-            visible_bias,
-            alpha=self.alpha,
-            activation=self.activation,
-            precision=self.precision,
-        )
+        rbm = equinox_model(self, dense["kernel"], dense.get("bias"), visible_bias)
         return rbm.log_psi_from_features(input, theta)
-
-    def layout(self) -> dict[str, Any]:
-        return {"multival": False, "n_classes": None, "local_states": None}
-
-    @classmethod
-    def of(cls, model: AbstractRBM, settings: dict[str, Any]) -> RBM:
-        return cls(**settings)
 
 
 class RBMMultiVal(Twin):
@@ -233,6 +235,7 @@ class RBMMultiVal(Twin):
     hidden_bias_init: Initializer = default_init
     visible_bias_init: Initializer = default_init
     local_states: Sequence[float] | None = None
+    equinox: ClassVar[type[AbstractRBM]] = EqxRBMMultiVal
 
     def __post_init__(self) -> None:
         check_classes(self)
@@ -261,15 +264,6 @@ class RBMMultiVal(Twin):
             self.n_classes, local_states=self.local_states, dtype=feature_dtype_for(self.param_dtype)
         )
         return self.RBM(encode(x))
-
-    def layout(self) -> dict[str, Any]:
-        return {"multival": True, "n_classes": self.n_classes, "local_states": self.local_states}
-
-    @classmethod
-    def of(cls, model: Any, settings: dict[str, Any]) -> RBMMultiVal:
-        default_states = tuple(range(model.n_classes))
-        local_states = None if model.local_states == default_states else model.local_states
-        return cls(model.n_classes, local_states=local_states, **settings)
 
 
 def to_equinox(module: Twin, variables: Mapping[str, Any] | None = None) -> AbstractRBM:
@@ -303,7 +297,7 @@ def to_equinox(module: Twin, variables: Mapping[str, Any] | None = None) -> Abst
     mis-shaped path for the twin's settings.
     """
     if not isinstance(module, Twin):
-        names = " or ".join(f"eqx_rbm.linen.{twin.__name__}" for twin in _TWINS.values())
+        names = " or ".join(f"eqx_rbm.linen.{kind.twin_name}" for kind in FAMILY)
         raise TypeError(f"module: expected an {names}, got {module!r}")
     if variables is None:
         if module.scope is None:
@@ -315,8 +309,9 @@ def to_equinox(module: Twin, variables: Mapping[str, Any] | None = None) -> Abst
     if not isinstance(variables, Mapping):
         raise TypeError(f"variables: expected a mapping {{'params': ...}}, got {type(variables).__name__}")
     return build_model(
+        module.equinox,
         variables,
-        **module.layout(),
+        layout(module),
         alpha=module.alpha,
         use_hidden_bias=module.use_hidden_bias,
         use_visible_bias=module.use_visible_bias,
@@ -339,7 +334,9 @@ def to_linen(model: AbstractRBM) -> tuple[Twin, VariableDict]:
     `model`. Initializers are not stored in an Equinox model, so the twin has
     the default ones.
     """
-    variables = to_variables(model)
+    if not isinstance(model, AbstractRBM):
+        names = " or ".join(f"eqx_rbm.{kind.__name__}" for kind in FAMILY)
+        raise TypeError(f"model: expected an {names}, got {type(model).__name__}")
     settings: dict[str, Any] = {
         "param_dtype": model.param_dtype,
         "activation": model.activation,
@@ -348,16 +345,6 @@ def to_linen(model: AbstractRBM) -> tuple[Twin, VariableDict]:
         "use_visible_bias": model.use_visible_bias,
         "precision": model.precision,
     }
-    twin = _TWINS.get(type(model))
-    if twin is None:
-        names = " or ".join(f"eqx_rbm.{kind.__name__}" for kind in _TWINS)
-        raise TypeError(f"model: expected an {names}, got {type(model).__name__}")
-    return twin.of(model, settings), variables
-
-
-_TWINS: dict[type, type[Twin]] = {EqxRBM: RBM, EqxRBMMultiVal: RBMMultiVal}
-
-
-def register_twin(model_type: type, twin_type: type[Twin]) -> None:
-    """Makes `to_linen` turn a `model_type` into a `twin_type` (each twin module registers its own)."""
-    _TWINS[model_type] = twin_type
+    # By name: the twins are defined in this package, above the models that name them.
+    twin: type[Twin] = getattr(import_module("eqx_rbm.linen"), model.twin_name)
+    return twin(**model.layout(), **settings), to_variables(model)

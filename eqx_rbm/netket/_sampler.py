@@ -129,17 +129,7 @@ class LocalUpdateSampler(MetropolisSampler):
                 "magnetisation or particle number"
             )
         self.method = method
-        super().__init__(
-            hilbert,
-            rule,
-            sweep_size=sweep_size,  # pyright: ignore[reportArgumentType]
-            reset_chains=reset_chains,
-            n_chains=n_chains,
-            n_chains_per_rank=n_chains_per_rank,
-            chunk_size=chunk_size,
-            machine_pow=machine_pow,
-            dtype=dtype,
-        )
+        super().__init__(hilbert, rule, **netket_settings(locals()))
 
     def _local_state(self, model: AbstractRBM, x: jax.Array) -> LocalState:
         # The only full evaluations of a sampling call; chunked as NetKet chunks its own.
@@ -250,6 +240,18 @@ class LocalUpdateSampler(MetropolisSampler):
         return super().__str__()[:-1] + f", method = {self.method!r})"
 
 
+NETKET_SETTINGS: tuple[str, ...] = (
+    *("sweep_size", "reset_chains", "n_chains", "n_chains_per_rank"),
+    *("chunk_size", "machine_pow", "dtype"),
+)
+"""The keywords of `netket.sampler.MetropolisSampler` that every sampler here takes and passes on."""
+
+
+def netket_settings(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The `NETKET_SETTINGS` among a caller's `locals()`: passed on once, not keyword by keyword."""
+    return {name: arguments[name] for name in NETKET_SETTINGS}
+
+
 def _check_power(machine_pow: Any) -> None:
     if isinstance(machine_pow, Tracer):
         return  # a sampler traced through jax.jit as a whole: checked when it was built
@@ -297,18 +299,7 @@ def MetropolisLocal(
 
     An [`eqx_rbm.netket.LocalUpdateSampler`][], a `netket.sampler.MetropolisSampler`.
     """
-    return LocalUpdateSampler(
-        hilbert,
-        SiteMoves(),
-        sweep_size=sweep_size,
-        reset_chains=reset_chains,
-        n_chains=n_chains,
-        n_chains_per_rank=n_chains_per_rank,
-        chunk_size=chunk_size,
-        machine_pow=machine_pow,
-        dtype=dtype,
-        method=method,
-    )
+    return LocalUpdateSampler(hilbert, SiteMoves(), method=method, **netket_settings(locals()))
 
 
 def MetropolisExchange(
@@ -354,15 +345,4 @@ def MetropolisExchange(
             f"{probabilities!r} (list a pair several times in clusters to propose it more often)"
         )
     pairs = exchange_pairs(hilbert.size, clusters=clusters, graph=graph, d_max=d_max)
-    return LocalUpdateSampler(
-        hilbert,
-        ExchangeMoves(pairs),
-        sweep_size=sweep_size,
-        reset_chains=reset_chains,
-        n_chains=n_chains,
-        n_chains_per_rank=n_chains_per_rank,
-        chunk_size=chunk_size,
-        machine_pow=machine_pow,
-        dtype=dtype,
-        method=method,
-    )
+    return LocalUpdateSampler(hilbert, ExchangeMoves(pairs), method=method, **netket_settings(locals()))
