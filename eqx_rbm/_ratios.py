@@ -38,9 +38,12 @@ MAX_ROW_ENTRY = {jnp.dtype(jnp.float64): 3.0, jnp.dtype(jnp.float32): 1.5}
 """The largest |a_h| a product accepts: cancellation of at most e^6 (e^3) ulp in a factor."""
 MAX_ROW_SUM = {jnp.dtype(jnp.float64): 600.0, jnp.dtype(jnp.float32): 60.0}
 """The largest row sum of |a_h|: the product stays within the normal range of the dtype."""
-MIN_STEP_SIZE = 2048
-"""Products only over at least this many (configuration, move) pairs: below, the scan over hidden
-units costs more per step than the activations it saves."""
+STEP_SIZE = 16384
+"""Factors per step of the scan over hidden units, at least where the hidden units allow: for few
+configurations a step takes several hidden units, so that the loop's cost per step stays small."""
+MIN_MOVES = 2048
+"""Products only for at least this many (configuration, move) pairs per call: for fewer, the sum of
+activations is faster. Under `vmap` a call sees one configuration, and keeps the sum."""
 
 
 def applies(model: AbstractRBM, theta: Array) -> bool:
@@ -67,21 +70,30 @@ def log_products(theta: Array, sigma: Array, cosh: Array, sinh: Array) -> Array:
 
     `theta` of shape `(*batch, n_hidden)`, `sigma` `(*batch, n_moves)` in
     $\{-1, 0, 1\}$, `cosh` and `sinh` `(n_moves, n_hidden)`. The product runs
-    as a scan over hidden units, each step an element-wise multiply-add over
-    `(*batch, n_moves)`: XLA's CPU backend vectorises that well, unlike a
-    multiplicative reduction along the hidden axis.
+    as a scan over hidden units, each step element-wise multiply-adds over
+    `(*batch, n_moves)` of one hidden unit or a few (`STEP_SIZE`): XLA's CPU
+    backend vectorises that well, unlike a multiplicative reduction along the
+    hidden axis.
     """
     # A move that changes nothing takes sigma = 1 here and is set to 0 below:
     # one multiply-add per factor instead of also scaling cosh by sigma^2.
     unit = jnp.where(sigma == 0, 1, sigma).astype(theta.dtype)
-    tanh = jnp.moveaxis(jnp.tanh(theta), -1, 0)
+    n_hidden = theta.shape[-1]
+    per_step = 1  # hidden units per step: a power of two dividing n_hidden
+    while n_hidden % (2 * per_step) == 0 and 2 * per_step * math.prod(sigma.shape) <= STEP_SIZE:
+        per_step *= 2
+    blocks = n_hidden // per_step
+    tanh = jnp.moveaxis(jnp.tanh(theta), -1, 0).reshape(blocks, per_step, *theta.shape[:-1])
+    cosh, sinh = (r.T.reshape(blocks, per_step, *(1,) * (theta.ndim - 1), -1) for r in (cosh, sinh))
 
     def step(product: Array, factor_rows: tuple[Array, Array, Array]) -> tuple[Array, None]:
         t, c, s = factor_rows
-        return product * (c + (t[..., None] * unit) * s), None
+        for j in range(per_step):
+            product = product * (c[j] + (t[j][..., None] * unit) * s[j])
+        return product, None
 
     start = jnp.ones(unit.shape, theta.dtype)
-    product, _ = jax.lax.scan(step, start, (tanh, cosh.T, sinh.T))
+    product, _ = jax.lax.scan(step, start, (tanh, cosh, sinh))
     return jnp.where(sigma == 0, 0, jnp.log(product))
 
 
@@ -123,13 +135,12 @@ def hidden_ratios(model: AbstractRBM, theta: Array, change: Array, rows: Array, 
 
     `change` of shape `(*batch, n_moves, features_per_site)`, `rows`
     `(n_moves, features_per_site, n_hidden)`. As products (`product`, where
-    they apply: `MIN_STEP_SIZE` moves in all at least, each change 0 or plus
-    or minus one step `d`, two values per site, and `d * rows` within the
+    they apply: `MIN_MOVES` moves at least, each change 0 or plus or minus one step `d`, two values per site, and `d * rows` within the
     bounds, decided once per call on the whole batch so that a conditional
     runs one branch), else as `summed`.
     """
     by_sum: Callable[[], Array] = lambda: summed(model, theta, change, rows)  # noqa: E731
-    if not (product and applies(model, theta) and math.prod(change.shape[:-1]) >= MIN_STEP_SIZE):
+    if not (product and applies(model, theta) and math.prod(change.shape[:-1]) >= MIN_MOVES):
         return by_sum()
     steps = change[..., 0].astype(theta.dtype)
     step = jnp.max(jnp.abs(steps), initial=0.0)
