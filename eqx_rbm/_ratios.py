@@ -134,13 +134,16 @@ def hidden_ratios(model: AbstractRBM, theta: Array, change: Array, rows: Array, 
     """The hidden part of the log-ratios of moves changing theta by `sum_c change[..., p, c] rows[p, c]`.
 
     `change` of shape `(*batch, n_moves, features_per_site)`, `rows`
-    `(n_moves, features_per_site, n_hidden)`. As products (`product`, where
-    they apply: `MIN_MOVES` moves at least, each change 0 or plus or minus one step `d`, two values per site, and `d * rows` within the
-    bounds, decided once per call on the whole batch so that a conditional
-    runs one branch), else as `summed`.
+    `(n_moves, features_per_site, n_hidden)`. As products on CPU where they
+    apply (`product`; `MIN_MOVES` moves at least; each change 0 or plus or
+    minus one step `d`, two values per site, and `d * rows` within the bounds,
+    decided once per call on the whole batch so that a conditional runs one
+    branch), else as `summed`.
     """
     by_sum: Callable[[], Array] = lambda: summed(model, theta, change, rows)  # noqa: E731
-    if not (product and applies(model, theta) and math.prod(change.shape[:-1]) >= MIN_MOVES):
+    many = math.prod(change.shape[:-1]) >= MIN_MOVES
+    # A scan over hidden units is a loop of small kernels: products pay on CPU only.
+    if not (product and many and applies(model, theta) and jax.default_backend() == "cpu"):
         return by_sum()
     steps = change[..., 0].astype(theta.dtype)
     step = jnp.max(jnp.abs(steps), initial=0.0)
