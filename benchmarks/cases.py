@@ -217,6 +217,16 @@ def overhead(loop: int = 100, **shape: Any) -> dict[str, Candidate]:
     }
 
 
+symmetric_vmc = Measure(
+    vmc.fn,
+    "symmetric VMC iteration",
+    (*vmc.ratios, "eqx_rbm sum local energies/eqx_rbm local energies"),
+    "Marshall-rotated Heisenberg on an L x L torus (NetKet: Heisenberg(J=1/4, sign_rule=True)), RBMSymm over "
+    "its translations, exchanges over its bonds at zero magnetisation (NetKet: MetropolisExchange); else as "
+    "VMC iteration. sum local energies: eqx_rbm 0.2.1's, one log cosh per hidden unit, bond and sample",
+)
+
+
 @measures("first-call compile time", notes="trace, lower, compile and run of a fresh jax.jit of each forward")
 def compile_time(repeats: int, **shape: Any) -> dict[str, float]:
     def first_call(f, args):
@@ -305,6 +315,12 @@ CASES = (
     Case("vmc", vmc, f"dtype={C} L=40 alpha=2 samples=1024 chains=128", quick=True, timing=(5, 10.0)),
     Case("vmc", vmc, f"dtype={C} L=100 alpha=4 samples=1024 chains=128", quick=True, timing=(3, 10.0)),
     Case("vmc", vmc, f"dtype={C} L=100 alpha=4 samples=4096 chains=1024", timing=(3, 10.0), plot=True),
+    Case(
+        "heisenberg",
+        symmetric_vmc,
+        f"dtype={C} L=10 alpha=16 samples=1024 chains=128 lattice=square",
+        timing=(3, 10.0),
+    ),
     Case("scale", scale, f"dtype={C} length=10,20 alpha=1,4,16 samples=1024,4096 chains=256 repeats=2"),
     Case("netket-sampler", netket_sampler, "dtype=float64 L=40 alpha=2 samples=1024 chains=128", quick=True),
     Case("netket-sampler", netket_sampler, "dtype=float64 L=100 alpha=4 samples=1024 chains=128"),

@@ -13,13 +13,11 @@ values with one feature each (spins), under single-site flips ($a$ a kernel
 row times the difference of the two features) and exchanges ($a$ the
 difference of two rows times it).
 
-Each factor lies in $[e^{-|a_h|}, e^{|a_h|}]$, so a row sum
-$\sum_h |a_h|$ within the exponent range rules out overflow and underflow of
-the product, and $|a_h| \le$ `MAX_ROW_ENTRY` bounds the cancellation in a
-factor by $e^{2|a_h|}$ ulp. Where a model's rows break either bound the
-sampler keeps the sum of activations (`eqx_rbm._sampler`). $t$ is recomputed
-from $\theta$ at the start of every sweep, so rounding in its update does not
-accumulate beyond one sweep.
+The bounds on the rows ($|a_h|$ and $\sum_h |a_h|$) are those of
+`eqx_rbm._ratios`; where a model's rows break either the sampler keeps the sum
+of activations (`eqx_rbm._sampler`). $t$ is recomputed from $\theta$ at the
+start of every sweep, so rounding in its update does not accumulate beyond
+one sweep.
 """
 
 from __future__ import annotations
@@ -30,16 +28,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
+from . import _ratios
 from ._local import LocalState
-from ._log_cosh import log_cosh
 from ._model import AbstractRBM, Dense
 from ._separately import hidden_sum
 from ._sharding import gather_rows
-
-MAX_ROW_ENTRY = {jnp.dtype(jnp.float64): 3.0, jnp.dtype(jnp.float32): 1.5}
-"""The largest |a_h| a product step accepts: cancellation of at most e^6 (e^3) ulp in a factor."""
-MAX_ROW_SUM = {jnp.dtype(jnp.float64): 600.0, jnp.dtype(jnp.float32): 60.0}
-"""The largest row sum of |a_h|: the product stays within the normal range of the dtype."""
 
 
 class Rows(NamedTuple):
@@ -53,13 +46,7 @@ class Rows(NamedTuple):
 
 def applies(model: AbstractRBM, state: LocalState, n_states: int) -> bool:
     """Whether product steps can run for this model and state (the bounds aside)."""
-    return (
-        model.activation is log_cosh
-        and model.features_per_site == 1
-        and n_states == 2
-        and jnp.issubdtype(state.theta.dtype, jnp.floating)
-        and jnp.dtype(state.theta.dtype) in MAX_ROW_ENTRY
-    )
+    return n_states == 2 and _ratios.applies(model, state.theta)
 
 
 def rows(model: AbstractRBM, dense: Dense, states: Array, pairs: Array | None, dtype: Any) -> Rows:
@@ -76,11 +63,7 @@ def rows(model: AbstractRBM, dense: Dense, states: Array, pairs: Array | None, d
 
 
 def within_bounds(table: Rows) -> Bool[Array, ""]:
-    dtype = jnp.dtype(table.a.dtype)
-    magnitude = jnp.abs(table.a)
-    return (jnp.max(magnitude) <= MAX_ROW_ENTRY[dtype]) & (
-        jnp.max(jnp.sum(magnitude, axis=-1)) <= MAX_ROW_SUM[dtype]
-    )
+    return _ratios.within_bounds(table.a)
 
 
 def _product(factors: Array) -> Array:

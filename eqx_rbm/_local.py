@@ -16,6 +16,8 @@ family has local updates.
 
 from __future__ import annotations
 
+from typing import Any
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -25,7 +27,8 @@ from jaxtyping import Array, Bool, Inexact, Int, Num, jaxtyped
 
 from ._checks import guarded_zero
 from ._model import AbstractRBM, Dense
-from ._separately import Activation, activated, hidden_sum
+from ._ratios import hidden_ratios
+from ._separately import hidden_sum
 from ._sharding import gather_rows
 
 
@@ -285,41 +288,11 @@ def accept_unchecked(state: LocalState, proposed: LocalState, mask: Array) -> Lo
     )
 
 
-def _rows_times(change: Array, rows: Array) -> Array:
-    """`sum_c change[..., p, c] * rows[p, c, :]`: the pre-activation changes of `P` proposals.
-
-    A broadcast product per feature instead of a contraction: XLA then fuses it
-    into the consumer instead of writing a `(*batch, P, n_hidden)` array.
-    """
-    out = change[..., 0, None] * rows[:, 0]
-    for c in range(1, change.shape[-1]):
-        out = out + change[..., c, None] * rows[:, c]
-    return out
-
-
 def _ratios(
-    model: AbstractRBM, state: LocalState, change: Array, rows: Array, delta_visible: Array | None
+    model: AbstractRBM, state: LocalState, change: Array, rows: Array, visible: Array | None, product: bool
 ) -> Array:
-    """Log-ratios of several proposals per chain, their pre-activations changed by
-    `_rows_times(change, rows)`."""
-
-    # Differences per hidden unit, then their sum: the rounding is relative to the
-    # changes rather than to the whole hidden sum.
-    def hidden(activation: Activation, theta: Array, change: Array, rows: Array) -> Array:
-        before = activation(theta)[..., None, :]
-        after = activation(theta[..., None, :] + _rows_times(change, rows))
-        # XLA may evaluate `before` and `after` in differently vectorised loops, an
-        # ulp apart: an unchanged configuration is set to exactly 0 explicitly.
-        return jnp.where(jnp.all(change == 0, axis=-1), 0, jnp.sum(after - before, axis=-1))
-
-    def imag_bound() -> Array:  # of theta + delta theta: sum_c max |change_c| max |Im rows_c|
-        per_feature = jnp.max(jnp.abs(change), axis=tuple(range(change.ndim - 1)), initial=0.0)
-        return jnp.max(jnp.abs(state.theta.imag), initial=0.0) + jnp.sum(
-            per_feature * jnp.max(jnp.abs(rows.imag), axis=(0, 2), initial=0.0)
-        )
-
-    delta = activated(model, imag_bound, hidden, state.theta, change, rows)
-    return delta if delta_visible is None else delta + delta_visible
+    delta = hidden_ratios(model, state.theta, change, rows, product)
+    return delta if visible is None else delta + visible
 
 
 def _guard_values(model: AbstractRBM, delta: Array, caller: str, *values: Array) -> Array:
@@ -344,6 +317,10 @@ def site_log_ratios(
     the transverse-field Ising model). The change of the pre-activations of
     site $i$ is $\Delta\phi_i W_i$, a broadcast product with the whole kernel
     rather than a gather of its rows.
+    On CPU, for real parameters, `log_cosh` and two-valued sites with one
+    feature each (spins), each log-ratio is the logarithm of a product over
+    hidden units instead of a sum of activations, where the kernel rows allow
+    it (the "Products in local energies" section of the local-updates page).
 
     **Arguments:**
 
@@ -357,6 +334,11 @@ def site_log_ratios(
 
     The log-ratios, shape `(*batch, n_sites)`.
     """
+    return _site_log_ratios(model, state, new_values, product=True)
+
+
+def _site_log_ratios(model: AbstractRBM, state: LocalState, new_values: Any, *, product: bool) -> Array:
+    """`site_log_ratios`; `product=False` keeps the sum of activations everywhere (for comparisons)."""
     _check_state(model, state)
     model.check_values(new_values, "new_values")
     if new_values.shape != state.x.shape:
@@ -369,7 +351,7 @@ def site_log_ratios(
     delta_visible = None
     if dense.visible_bias is not None:
         delta_visible = jnp.sum(change * _site_rows(model, dense.visible_bias), axis=-1)
-    delta = _ratios(model, state, change, _site_rows(model, dense.kernel), delta_visible)
+    delta = _ratios(model, state, change, _site_rows(model, dense.kernel), delta_visible, product)
     return _guard_values(model, delta, "site_log_ratios", state.x, jnp.asarray(new_values))
 
 
@@ -384,6 +366,8 @@ def exchange_log_ratios(
     exchange moves. With $d = \phi(x_j) - \phi(x_i)$, the change of the
     pre-activations is $d\,(W_i - W_j)$, whose row differences are formed once
     for all chains. A pair of equal values gives exactly 0.
+    Spins of real `log_cosh` models take products on CPU, as
+    [`eqx_rbm.site_log_ratios`][] does.
 
     **Arguments:**
 
@@ -397,6 +381,11 @@ def exchange_log_ratios(
 
     The log-ratios, shape `(*batch, n_pairs)`.
     """
+    return _exchange_log_ratios(model, state, pairs, product=True)
+
+
+def _exchange_log_ratios(model: AbstractRBM, state: LocalState, pairs: Any, *, product: bool) -> Array:
+    """`exchange_log_ratios`; `product=False` keeps the sum of activations everywhere (for comparisons)."""
     _check_state(model, state)
     n_sites = model.n_sites
     traced_pairs = _is_traced(pairs)
@@ -412,7 +401,7 @@ def exchange_log_ratios(
     if dense.visible_bias is not None:
         visible = _site_rows(model, dense.visible_bias)
         delta_visible = jnp.sum(change * (visible[pairs[:, 0]] - visible[pairs[:, 1]]), axis=-1)
-    delta = _ratios(model, state, change, row_difference, delta_visible)
+    delta = _ratios(model, state, change, row_difference, delta_visible, product)
     if traced_pairs:
         message = f"exchange_log_ratios: a pair holds a site out of [0, {n_sites}) or the same site twice"
         delta = delta + guarded_zero(delta.dtype, _sites_invalid(pairs, n_sites), message)

@@ -242,10 +242,16 @@ def local_energies(model, samples, ham: Hamiltonian) -> jax.Array:
 def chunked_local_energies(model, samples, ham: Hamiltonian, budget: int = CHUNK_ELEMENTS) -> jax.Array:
     """`local_energies` of (n, N) samples, in chunks that bound the (chunk, terms, n_hidden) log-ratios."""
     terms = ham.n_sites if ham.model == "ising" else len(ham.bonds)
-    chunk = max(1, budget // (terms * model.n_hidden))
-    if chunk >= samples.shape[0]:
+    n = samples.shape[0]
+    n_chunks = -(-n * terms * model.n_hidden // budget)
+    if n_chunks <= 1:
         return local_energies(model, samples, ham)
-    return jax.lax.map(lambda x: local_energies(model, x, ham), samples, batch_size=chunk)
+    # Each chunk one batched call, not lax.map's batch_size (a vmap of one sample per call, for which
+    # the library cannot see the batch); the last chunk padded with copies of the first sample.
+    chunk = -(-n // n_chunks)
+    padded = jnp.concatenate([samples, jnp.broadcast_to(samples[:1], (n_chunks * chunk - n, ham.n_sites))])
+    chunks = padded.reshape(n_chunks, chunk, ham.n_sites)
+    return jax.lax.map(lambda x: local_energies(model, x, ham), chunks).reshape(-1)[:n]
 
 
 # --------------------------------------------------------------------------- one SR iteration

@@ -1,0 +1,136 @@
+"""Log-ratios of local energies as products (eqx_rbm._ratios) agree with the sum of activations."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import eqx_rbm
+from eqx_rbm import _ratios
+from eqx_rbm._local import _exchange_log_ratios, _site_log_ratios
+
+N_SITES, BATCH = 16, 256  # BATCH * N_SITES moves: above MIN_STEP_SIZE, so products run
+PAIRS = np.array(
+    [(i, (i + 1) % N_SITES) for i in range(N_SITES)] + [(i, (i + 4) % N_SITES) for i in range(8)]
+)
+
+
+def _rbm(std: float, dtype=jnp.float64, **kwargs):
+    init = jax.nn.initializers.normal(std, dtype)
+    return eqx_rbm.RBM(
+        N_SITES,
+        alpha=3,
+        param_dtype=dtype,
+        kernel_init=init,
+        hidden_bias_init=init,
+        visible_bias_init=init,
+        key=jax.random.key(3),
+        **kwargs,
+    )
+
+
+def _spins(seed: int = 0, batch: int = BATCH, dtype=jnp.float64):
+    return jax.random.choice(jax.random.key(seed), jnp.array([-1.0, 1.0], dtype), (batch, N_SITES))
+
+
+def _both(model, x, new_values=None):
+    """(products, sums) of the exchange or, with `new_values`, single-site log-ratios."""
+    state = eqx_rbm.local_state(model, x)
+    if new_values is None:
+        run = jax.jit(lambda m, s, p: _exchange_log_ratios(m, s, PAIRS, product=p), static_argnums=2)
+    else:
+        run = jax.jit(lambda m, s, p: _site_log_ratios(m, s, new_values, product=p), static_argnums=2)
+    return run(model, state, True), run(model, state, False)
+
+
+def _swapped(x, pairs):
+    """Every configuration with each pair exchanged, by plain indexing: (batch, n_pairs, n_sites)."""
+    out = np.repeat(np.asarray(x)[:, None, :], len(pairs), axis=1)
+    for p, (i, j) in enumerate(pairs):
+        out[:, p, [i, j]] = out[:, p, [j, i]]
+    return jnp.asarray(out)
+
+
+def _in_bounds(model, pairs=None) -> bool:
+    kernel = model.dense().kernel
+    rows = kernel if pairs is None else kernel[pairs[:, 0]] - kernel[pairs[:, 1]]
+    return bool(_ratios.within_bounds(2 * rows))
+
+
+@pytest.mark.parametrize("visible", [True, False])
+def test_exchange_products_match_sums_and_recomputation(visible):
+    model, x = _rbm(0.15, use_visible_bias=visible), _spins()
+    assert _in_bounds(model, PAIRS)
+    products, sums = _both(model, x)
+    assert not np.array_equal(products, sums)  # rounded differently: the products did run
+    np.testing.assert_allclose(products, sums, rtol=1e-12, atol=1e-12)
+    full = model(_swapped(x, PAIRS)) - model(x)[:, None]
+    np.testing.assert_allclose(products, full, rtol=1e-10, atol=1e-10)
+    aligned = np.asarray(x[:, PAIRS[:, 0]] == x[:, PAIRS[:, 1]])
+    assert aligned.any() and (~aligned).any()
+    assert np.all(np.asarray(products)[aligned] == 0.0)  # an unchanged configuration: exactly 0
+
+
+def test_site_products_match_sums_and_recomputation():
+    model, x = _rbm(0.15), _spins(1)
+    assert _in_bounds(model)
+    # Every other site keeps its value: those ratios must be exactly 0.
+    keep = jnp.arange(N_SITES) % 2 == 0
+    new_values = jnp.where(keep, x, -x)
+    products, sums = _both(model, x, new_values)
+    assert not np.array_equal(products, sums)  # rounded differently: the products did run
+    np.testing.assert_allclose(products, sums, rtol=1e-12, atol=1e-12)
+    flipped = jnp.where(jnp.eye(N_SITES, dtype=bool), new_values[:, None, :], x[:, None, :])
+    np.testing.assert_allclose(products, model(flipped) - model(x)[:, None], rtol=1e-10, atol=1e-10)
+    assert np.all(np.asarray(products)[:, np.asarray(keep)] == 0.0)
+
+
+def test_symmetric_model_products_match_sums():
+    symmetries = [np.roll(np.arange(N_SITES), g) for g in range(N_SITES)]
+    init = jax.nn.initializers.normal(0.05)
+    model = eqx_rbm.RBMSymm(
+        symmetries, alpha=2, kernel_init=init, hidden_bias_init=init, key=jax.random.key(4)
+    )
+    x = _spins(2)
+    assert _in_bounds(model, PAIRS)
+    products, sums = _both(model, x)
+    np.testing.assert_allclose(products, sums, rtol=1e-12, atol=1e-12)
+    products, sums = _both(model, x, -x)
+    np.testing.assert_allclose(products, sums, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_products_match_sums():
+    model, x = _rbm(0.15, jnp.float32), _spins(3, dtype=jnp.float32)
+    assert _in_bounds(model, PAIRS)
+    products, sums = _both(model, x)
+    assert products.dtype == jnp.float32
+    np.testing.assert_allclose(products, sums, rtol=1e-4, atol=1e-4)
+
+
+def test_past_the_bounds_the_sum_is_kept_bit_for_bit():
+    model, x = _rbm(2.0), _spins(4)
+    assert not _in_bounds(model, PAIRS)
+    products, sums = _both(model, x)
+    np.testing.assert_array_equal(products, sums)
+
+
+def test_more_than_two_values_keep_the_sum_bit_for_bit():
+    # Spins moved to +-1 and to 3: changes of 2 and 4, not one step.
+    model, x = _rbm(0.15), _spins(5)
+    new_values = jnp.where(jnp.arange(N_SITES) % 3 == 0, 3.0, -x)
+    products, sums = _both(model, x, new_values)
+    np.testing.assert_array_equal(products, sums)
+
+
+@pytest.mark.parametrize("kind", ["complex", "multival", "small batch"])
+def test_not_applied_elsewhere(kind):
+    if kind == "multival":
+        model = eqx_rbm.RBMMultiVal(N_SITES, 2, local_states=(0, 1), alpha=1, key=jax.random.key(6))
+        x = (_spins(6) > 0).astype(jnp.float64)
+    else:
+        model = _rbm(0.15, jnp.complex128 if kind == "complex" else jnp.float64)
+        x = _spins(6, batch=4 if kind == "small batch" else BATCH)
+    products, sums = _both(model, x)
+    np.testing.assert_array_equal(products, sums)
