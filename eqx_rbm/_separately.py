@@ -1,7 +1,7 @@
 """A computation kept apart from its callers' operations by XLA's CPU backend.
 
-XLA's CPU backend (jax 0.10) compiles a sum over hidden units of an
-activation into a fast reduction loop, but when the caller's element-wise
+XLA's CPU backend (the jax version the benchmark runner records) compiles a
+sum over hidden units of an activation into a fast reduction loop, but when the caller's element-wise
 operations on the result (`exp`, subtracting a cached sum, a comparison) are
 fused into the same loop it runs several times slower. `optimization_barrier`
 does not stop that fusion; a conditional does, since fusion never crosses
