@@ -40,7 +40,7 @@ one core of a 2-core AMD EPYC.
     # Heisenberg 10x10, translation-symmetric RBM, alpha=16: <= 9.7e-4 (quantax's) against QMC,
     # -0.671549(4), in 30 minutes
     python examples/lattice_vmc.py --model heisenberg --lattice square --length 10 --marshall \\
-        --symmetric --alpha 16 --init-std 0.01 --iterations 1450 --schedule-steps 1200 \\
+        --symmetric --alpha 16 --init-std 0.01 --lr 0.03 --iterations 1450 --schedule-steps 1200 \\
         --lr-final 0.005 --final-samples 65536 --checkpoint runs/heisenberg_square10_symm16.npz
     # the same with the dense RBM, alpha=1 (varbench's dense RBM alpha=1: relative error 1.06e-2);
     # its 10,200 parameters need more samples per iteration than the symmetric network's 1617
