@@ -126,8 +126,8 @@ class Row(NamedTuple):
 
 
 def _recorded_backends() -> list[str]:
-    # <backend>-scale.json holds the scale cases alone: no headline rows of its own.
-    return sorted(path.stem for path in RESULTS.glob("*.json") if not path.stem.endswith("-scale"))
+    # <backend>-<group>.json (cpu-scale, cpu-heisenberg) holds one group's cases: no headline rows.
+    return sorted(path.stem for path in RESULTS.glob("*.json") if "-" not in path.stem)
 
 
 def _load(backend: str) -> dict[str, Any]:
