@@ -1,4 +1,4 @@
-"""Product-form Metropolis steps (eqx_rbm._flip) against the sum of activations they replace."""
+"""Product-form Metropolis steps (eqx_rbm.sampling._flip) against the sum of activations they replace."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import eqx_rbm
-from eqx_rbm import _flip, _sampler
+from eqx_rbm.sampling import _flip, _sampler
 
 N_SITES, N_CHAINS, SWEEP = 10, 64, 30
 

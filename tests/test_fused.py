@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from jax import lax
 
 from eqx_rbm import log_cosh
-from eqx_rbm._fused import fused_available, fused_sweeps
-from eqx_rbm._re_log_cosh import re_log_cosh
+from eqx_rbm.numerics._re_log_cosh import re_log_cosh
+from eqx_rbm.sampling._fused import fused_available, fused_sweeps
 
 jax.config.update("jax_enable_x64", True)
 

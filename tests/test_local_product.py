@@ -1,4 +1,4 @@
-"""Log-ratios of local energies as products (eqx_rbm._ratios) agree with the sum of activations."""
+"""Log-ratios of local energies as products (eqx_rbm.sampling._ratios) agree with the sum of activations."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import eqx_rbm
-from eqx_rbm import _ratios
-from eqx_rbm._local import _exchange_log_ratios, _site_log_ratios
+from eqx_rbm.sampling import _ratios
+from eqx_rbm.sampling._local import _exchange_log_ratios, _site_log_ratios
 
 N_SITES, BATCH = 16, 256  # BATCH * N_SITES moves: above MIN_STEP_SIZE, so products run
 PAIRS = np.array(

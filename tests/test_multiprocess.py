@@ -142,7 +142,7 @@ def worker(port: int, process_id: int, outdir: Path) -> None:
                         shards = [(s.index, np.asarray(s.data)) for s in leaf.addressable_shards]
                         results[flavour, kind, name, i] = shards
     # A failed runtime check raises in both processes instead of leaving one
-    # waiting at a collective (auto axes; see eqx_rbm._checks.guarded_zero).
+    # waiting at a collective (auto axes; see eqx_rbm.internal._checks.guarded_zero).
     with jax.set_mesh(meshes["auto"]):
         rows = NamedSharding(meshes["auto"], P("batch"))
         bad = np.where(np.arange(N_SAMPLES)[:, None] == 5, 0.0, spins)  # row 5: process 0 only

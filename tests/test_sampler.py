@@ -139,10 +139,10 @@ def _primitives_in_loops(jaxpr, inside=False) -> set[str]:
 def test_no_runtime_checks_inside_the_loop(monkeypatch, backend):
     """Values are checked once at the boundary, not in every Metropolis step; and where the
     backend is a GPU, whose conditionals wait for the host, the steps hold no conditional at all.
-    (On CPU a conditional keeps XLA from fusing across the hidden sum: eqx_rbm._separately.)"""
+    (On CPU a conditional keeps XLA from fusing across the hidden sum: eqx_rbm.sampling._separately.)"""
     model, _ = _models()["multival"]
     state = eqx_rbm.local_state(model, jnp.zeros((8, 3)))
-    monkeypatch.setattr(eqx_rbm._separately.jax, "default_backend", lambda: backend)
+    monkeypatch.setattr(eqx_rbm.sampling._separately.jax, "default_backend", lambda: backend)
 
     def run(s, k):
         return eqx_rbm.metropolis(model, s, k, n_sweeps=3, method="portable")
@@ -225,7 +225,7 @@ def test_fused_path_refuses_what_it_cannot_run():
 def test_auto_never_runs_the_fused_kernel(monkeypatch, backend):
     """The fused kernel is opt-in until a GPU run is recorded: "auto" takes the portable path even
     where the default backend is a GPU (faked here), and its sweeps contain no Pallas call."""
-    import eqx_rbm._sampler as sampler
+    import eqx_rbm.sampling._sampler as sampler
 
     monkeypatch.setattr(sampler.jax, "default_backend", lambda: backend)
     model, _ = _models()["rbm"]

@@ -136,7 +136,7 @@ def test_dense_view_and_its_transpose():
     params, static = eqx.partition(model, eqx.is_inexact_array)
     transpose = jax.linear_transpose(lambda p: eqx.combine(p, static).dense(), params)
     rng = np.random.default_rng(2)
-    batch = [eqx_rbm._model.Dense(*(jnp.asarray(rng.normal(size=a.shape)) for a in dense)) for _ in range(3)]
+    batch = [eqx_rbm.Dense(*(jnp.asarray(rng.normal(size=a.shape)) for a in dense)) for _ in range(3)]
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *batch)
     ours = model.from_dense_gradient(stacked)
     for k, gradient in enumerate(batch):

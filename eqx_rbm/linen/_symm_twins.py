@@ -9,14 +9,14 @@ import flax.linen as nn
 import numpy as np
 from jaxtyping import Array, Inexact, Num, Real
 
-from .._checks import feature_dtype_for
-from .._log_cosh import log_cosh
-from .._model import AbstractRBM, Initializer, dense_theta
-from .._multival_symm import RBMMultiValSymm as EqxRBMMultiValSymm
-from .._one_hot import OneHot
-from .._permutations import PermutationTable, check_filters, check_symmetries
-from .._symm import RBMSymm as EqxRBMSymm
-from .._symm import symm_default_init, tie
+from ..internal._checks import feature_dtype_for
+from ..models._model import AbstractRBM, Initializer, dense_theta
+from ..models._multival_symm import RBMMultiValSymm as EqxRBMMultiValSymm
+from ..models._one_hot import OneHot
+from ..models._permutations import PermutationTable, check_filters, check_symmetries
+from ..models._symm import RBMSymm as EqxRBMSymm
+from ..models._symm import symm_default_init, tie
+from ..numerics._log_cosh import log_cosh
 from ._twins import Dense, Twin, _check_config, _checked, _input_size, check_classes, equinox_model
 
 

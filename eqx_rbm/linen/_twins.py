@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Inexact, Num, PRNGKeyArray, Real
 
-from .._checks import (
+from ..internal._checks import (
     check_alpha,
     check_numeric,
     check_param_dtype,
@@ -19,13 +19,13 @@ from .._checks import (
     feature_dtype_for,
     n_hidden_for,
 )
-from .._encoding import check_local_states
-from .._log_cosh import log_cosh
-from .._model import AbstractRBM, Initializer, default_init, dense_theta, initialise
-from .._multival import RBMMultiVal as EqxRBMMultiVal
-from .._one_hot import OneHot
-from .._rbm import RBM as EqxRBM
-from .._variables import FAMILY, VariableDict, build_model, to_variables
+from ..models._encoding import check_local_states
+from ..models._model import AbstractRBM, Initializer, default_init, dense_theta, initialise
+from ..models._multival import RBMMultiVal as EqxRBMMultiVal
+from ..models._one_hot import OneHot
+from ..models._rbm import RBM as EqxRBM
+from ..numerics._log_cosh import log_cosh
+from ..variables._variables import FAMILY, VariableDict, build_model, to_variables
 
 
 def _checked(name: str, init: Initializer) -> Initializer:

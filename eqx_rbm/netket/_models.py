@@ -8,8 +8,8 @@ from typing import Any, cast
 import flax.linen as nn
 from netket.utils.model_frameworks.equinox import EquinoxFramework, EquinoxWrapper
 
-from .._model import AbstractRBM
 from ..linen._twins import Twin, to_equinox
+from ..models._model import AbstractRBM
 
 SUPPORTED = (
     "the eqx_rbm models: an Equinox model of the family (eqx_rbm.RBM, eqx_rbm.RBMMultiVal, ... any "

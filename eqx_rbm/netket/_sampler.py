@@ -29,9 +29,9 @@ from netket.jax.sharding import shard_along_axis
 from netket.sampler import MetropolisSampler, MetropolisSamplerState
 from netket.utils import struct
 
-from .._local import LocalState, local_state
-from .._model import AbstractRBM
-from .._sampler import Method, metropolis
+from ..models._model import AbstractRBM
+from ..sampling._local import LocalState, local_state
+from ..sampling._sampler import Method, metropolis
 from ._models import rbm_of
 from ._rules import ExchangeMoves, SiteMoves, exchange_pairs
 

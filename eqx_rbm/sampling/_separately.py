@@ -18,8 +18,8 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array
 
-from ._log_cosh import log_cosh, log_cosh_within
-from ._model import AbstractRBM
+from ..models._model import AbstractRBM
+from ..numerics._log_cosh import log_cosh, log_cosh_within
 
 
 @jax.custom_batching.custom_vmap

@@ -13,7 +13,7 @@ from beartype import beartype
 from jax.core import Tracer
 from jaxtyping import Array, Num, Real, jaxtyped
 
-from ._checks import check_feature_dtype, check_numeric, check_positive_int, guarded_zero
+from ..internal._checks import check_feature_dtype, check_numeric, check_positive_int, guarded_zero
 from ._encoding import AbstractEncoding, check_local_states
 
 

@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
+from ..numerics._log_cosh import log_cosh
 from ._build import build, given_arrays
 from ._encoding import Spins
-from ._log_cosh import log_cosh
 from ._model import (
     AbstractRBM,
     Dense,

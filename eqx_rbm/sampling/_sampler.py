@@ -19,10 +19,10 @@ import numpy as np
 from jax.core import Tracer
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from ..internal._checks import check_positive_int, guarded_zero
+from ..models._model import AbstractRBM, Dense
 from . import _flip
-from ._checks import check_positive_int, guarded_zero
 from ._local import LocalState, _check_sites_eager, _check_state, accept_unchecked, propose_unchecked
-from ._model import AbstractRBM, Dense
 from ._separately import unbatched_all
 
 Method = Literal["auto", "fused", "portable"]
@@ -235,8 +235,8 @@ def _use_fused(model: AbstractRBM, state: LocalState, table: Any, method: Method
     # so it is opt-in (method="fused") until a recorded GPU run shows it correct and faster.
     if method != "fused":
         return False
+    from ..numerics._log_cosh import log_cosh
     from ._fused import fused_available
-    from ._log_cosh import log_cosh
 
     available = (
         table is None

@@ -27,7 +27,7 @@ from jax.core import Tracer
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 from jaxtyping import Array, Inexact, Num, PRNGKeyArray, jaxtyped
 
-from ._checks import guarded_zero
+from ..internal._checks import guarded_zero
 from ._encoding import AbstractEncoding, LocalStates
 from ._variables_checks import Loading
 

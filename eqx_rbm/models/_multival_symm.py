@@ -9,9 +9,9 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
+from ..internal._checks import check_param_dtype, check_positive_int, feature_dtype_for
+from ..numerics._log_cosh import log_cosh
 from ._build import build
-from ._checks import check_param_dtype, check_positive_int, feature_dtype_for
-from ._log_cosh import log_cosh
 from ._model import Initializer
 from ._one_hot import OneHot
 from ._permutations import PermutationTable, check_symmetries

@@ -25,11 +25,11 @@ from beartype import beartype
 from jax.core import Tracer
 from jaxtyping import Array, Bool, Inexact, Int, Num, jaxtyped
 
-from ._checks import guarded_zero
-from ._model import AbstractRBM, Dense
+from ..internal._checks import guarded_zero
+from ..internal._sharding import gather_rows
+from ..models._model import AbstractRBM, Dense
 from ._ratios import hidden_ratios
 from ._separately import hidden_sum
-from ._sharding import gather_rows
 
 
 class LocalState(eqx.Module):

@@ -25,9 +25,9 @@ import numpy as np
 from beartype import beartype
 from jaxtyping import Array, Inexact, Num, Real, jaxtyped
 
-from ._checks import check_numeric
-from ._model import AbstractRBM, dense_theta, gradient_like
-from ._sharding import batch_contract, gram, replicated
+from ..internal._checks import check_numeric
+from ..internal._sharding import batch_contract, gram, replicated
+from ..models._model import AbstractRBM, dense_theta, gradient_like
 
 
 def _factors(model: AbstractRBM, x: Array | np.ndarray) -> tuple[Array, Array]:

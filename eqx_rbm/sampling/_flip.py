@@ -28,11 +28,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
+from ..internal._sharding import gather_rows
+from ..models._model import AbstractRBM, Dense
 from . import _ratios
 from ._local import LocalState
-from ._model import AbstractRBM, Dense
 from ._separately import hidden_sum
-from ._sharding import gather_rows
 
 
 class Rows(NamedTuple):

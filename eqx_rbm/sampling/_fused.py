@@ -32,7 +32,7 @@ from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pltriton
 from jaxtyping import Array, ArrayLike, Float, Inexact, Int
 
-from ._re_log_cosh import re_log_cosh
+from ..numerics._re_log_cosh import re_log_cosh
 
 _LOG2 = math.log(2.0)
 _DTYPES = tuple(np.dtype(name) for name in ("float32", "float64", "complex64", "complex128"))

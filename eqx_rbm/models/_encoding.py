@@ -11,7 +11,7 @@ import jax
 import numpy as np
 from jaxtyping import Array
 
-from ._checks import check_numeric
+from ..internal._checks import check_numeric
 
 LocalStates = tuple[float | int, ...]
 """The values a site can take, in order, as plain Python numbers."""

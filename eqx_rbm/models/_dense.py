@@ -10,8 +10,8 @@ import jax
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
+from ..internal._checks import check_alpha, n_hidden_for
 from ._build import given_arrays
-from ._checks import check_alpha, n_hidden_for
 from ._model import (
     AbstractRBM,
     Dense,

@@ -19,9 +19,9 @@ from jax.core import Tracer
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Num, Real, jaxtyped
 
+from ..internal._sharding import batch_contract
+from ..models._model import AbstractRBM
 from ._derivatives import jacobian
-from ._model import AbstractRBM
-from ._sharding import batch_contract
 
 _SPACES = ("auto", "samples", "parameters")
 

@@ -7,14 +7,14 @@ from typing import Any
 
 from jaxtyping import Array
 
-from ._checks import check_alpha, check_positive_int
-from ._log_cosh import log_cosh
-from ._model import AbstractRBM
-from ._multival import RBMMultiVal
-from ._multival_symm import RBMMultiValSymm
-from ._rbm import RBM
-from ._symm import RBMSymm
-from ._variables_checks import Loading, VariableDict, VariablesError
+from ..internal._checks import check_alpha, check_positive_int
+from ..models._model import AbstractRBM
+from ..models._multival import RBMMultiVal
+from ..models._multival_symm import RBMMultiValSymm
+from ..models._rbm import RBM
+from ..models._symm import RBMSymm
+from ..models._variables_checks import Loading, VariableDict, VariablesError
+from ..numerics._log_cosh import log_cosh
 
 FAMILY: tuple[type[AbstractRBM], ...] = (RBM, RBMMultiVal, RBMSymm, RBMMultiValSymm)
 """The final models; `from_variables` builds the one whose `layout_keywords` it is given."""

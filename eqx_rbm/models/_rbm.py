@@ -9,11 +9,11 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
+from ..internal._checks import check_positive_int
+from ..numerics._log_cosh import log_cosh
 from ._build import build
-from ._checks import check_positive_int
 from ._dense import AbstractDenseRBM, dense_given
 from ._encoding import Spins
-from ._log_cosh import log_cosh
 from ._model import Initializer, default_init
 
 

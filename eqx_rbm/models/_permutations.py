@@ -9,7 +9,7 @@ import numpy as np
 from jax.core import Tracer
 from jaxtyping import Array
 
-from ._checks import check_alpha
+from ..internal._checks import check_alpha
 
 
 class PermutationTable:

@@ -8,7 +8,7 @@ from typing import Any
 import jax
 from jaxtyping import Array, PRNGKeyArray
 
-from ._checks import check_alpha, check_param_dtype
+from ..internal._checks import check_alpha, check_param_dtype
 from ._encoding import AbstractEncoding
 from ._model import Flags, Given, Inits
 

@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool
 
-from ._log_cosh import log_cosh
-from ._model import AbstractRBM
+from ..models._model import AbstractRBM
+from ..numerics._log_cosh import log_cosh
 from ._separately import Activation, activated, unbatched_all
 
 MAX_ROW_ENTRY = {jnp.dtype(jnp.float64): 3.0, jnp.dtype(jnp.float32): 1.5}

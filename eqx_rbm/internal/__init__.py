@@ -1,0 +1,1 @@
+"""Validation and sharding helpers shared by every layer (not public API)."""
