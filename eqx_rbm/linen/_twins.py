@@ -25,7 +25,7 @@ from ..models._multival import RBMMultiVal as EqxRBMMultiVal
 from ..models._one_hot import OneHot
 from ..models._rbm import RBM as EqxRBM
 from ..numerics._log_cosh import log_cosh
-from ..variables._variables import FAMILY, VariableDict, build_model, to_variables
+from ..variables._variables import VariableDict, build_model, family_names, to_variables
 
 
 def _checked(name: str, init: Initializer) -> Initializer:
@@ -297,8 +297,7 @@ def to_equinox(module: Twin, variables: Mapping[str, Any] | None = None) -> Abst
     mis-shaped path for the twin's settings.
     """
     if not isinstance(module, Twin):
-        names = " or ".join(f"eqx_rbm.linen.{kind.twin_name}" for kind in FAMILY)
-        raise TypeError(f"module: expected an {names}, got {module!r}")
+        raise TypeError(f"module: expected an {family_names('eqx_rbm.linen.', 'twin_name')}, got {module!r}")
     if variables is None:
         if module.scope is None:
             raise ValueError(
@@ -335,8 +334,7 @@ def to_linen(model: AbstractRBM) -> tuple[Twin, VariableDict]:
     the default ones.
     """
     if not isinstance(model, AbstractRBM):
-        names = " or ".join(f"eqx_rbm.{kind.__name__}" for kind in FAMILY)
-        raise TypeError(f"model: expected an {names}, got {type(model).__name__}")
+        raise TypeError(f"model: expected an {family_names()}, got {type(model).__name__}")
     settings: dict[str, Any] = {
         "param_dtype": model.param_dtype,
         "activation": model.activation,

@@ -373,3 +373,21 @@ def replace_parameters(model: Any, kernel: Any, hidden_bias: Any, visible_bias: 
     """`model` with its three parameter fields replaced (a `None` bias stays `None`)."""
     where = lambda m: (m.kernel, m.hidden_bias, m.visible_bias)  # noqa: E731
     return eqx.tree_at(where, model, (kernel, hidden_bias, visible_bias), is_leaf=lambda v: v is None)
+
+
+def final_models() -> tuple[type[AbstractRBM], ...]:
+    """Every final model class defined so far, by name: the family that
+    `from_variables` chooses from and that error messages name.
+
+    Read from the class hierarchy, so a new model joins by subclassing
+    [`eqx_rbm.AbstractRBM`][]; Equinox's strict convention names every
+    abstract class `Abstract*`.
+    """
+    found: dict[str, type[AbstractRBM]] = {}
+    pending = list(AbstractRBM.__subclasses__())
+    while pending:
+        kind = pending.pop()
+        pending.extend(kind.__subclasses__())
+        if not kind.__name__.startswith("Abstract"):
+            found[f"{kind.__module__}.{kind.__qualname__}"] = kind
+    return tuple(sorted(found.values(), key=lambda kind: kind.__name__))

@@ -8,16 +8,15 @@ from typing import Any
 from jaxtyping import Array
 
 from ..internal._checks import check_alpha, check_positive_int
-from ..models._model import AbstractRBM
+from ..models._model import AbstractRBM, final_models
 from ..models._multival import RBMMultiVal
-from ..models._multival_symm import RBMMultiValSymm
-from ..models._rbm import RBM
-from ..models._symm import RBMSymm
 from ..models._variables_checks import Loading, VariableDict, VariablesError
 from ..numerics._log_cosh import log_cosh
 
-FAMILY: tuple[type[AbstractRBM], ...] = (RBM, RBMMultiVal, RBMSymm, RBMMultiValSymm)
-"""The final models; `from_variables` builds the one whose `layout_keywords` it is given."""
+
+def family_names(prefix: str = "eqx_rbm.", attribute: str = "__name__") -> str:
+    """The final models (or their twins, `attribute="twin_name"`) as "a or b or c", for messages."""
+    return " or ".join(f"{prefix}{getattr(kind, attribute)}" for kind in final_models())
 
 
 def to_variables(model: AbstractRBM) -> VariableDict:
@@ -40,9 +39,8 @@ def to_variables(model: AbstractRBM) -> VariableDict:
     (`netket.models.RBM`, `RBMMultiVal`, `RBMSymm`), key order included.
     """
     if not isinstance(model, AbstractRBM):
-        names = " or ".join(f"eqx_rbm.{kind.__name__}" for kind in FAMILY)
         raise TypeError(
-            f"model: expected an {names}, got {type(model).__module__}.{type(model).__qualname__}"
+            f"model: expected an {family_names()}, got {type(model).__module__}.{type(model).__qualname__}"
         )
     return {"params": model.params_tree()}
 
@@ -122,17 +120,24 @@ def from_variables(
     layout: dict[str, Any] = {} if symmetries is None else {"symmetries": symmetries}
     if n_classes is not None:
         layout |= {"n_classes": n_classes, "local_states": local_states}
-    kind = next(kind for kind in FAMILY if kind.layout_keywords == layout.keys())
-    return build_model(
-        kind,
-        variables,
-        layout,
-        alpha=alpha,
-        use_hidden_bias=use_hidden_bias,
-        use_visible_bias=use_visible_bias,
-        activation=activation,
-        precision=precision,
-    )
+    # The final models whose layout keywords were given; where several share them (models
+    # told apart by their variables' keys), the first whose variables these are.
+    kinds = [kind for kind in final_models() if kind.layout_keywords == layout.keys()]
+    settings = {
+        "alpha": alpha,
+        "use_hidden_bias": use_hidden_bias,
+        "use_visible_bias": use_visible_bias,
+        "activation": activation,
+        "precision": precision,
+    }
+    first_error: VariablesError | None = None
+    for kind in kinds:
+        try:
+            return build_model(kind, variables, layout, **settings)
+        except VariablesError as error:
+            first_error = first_error or error
+    assert first_error is not None  # every layout-keyword set belongs to a final model
+    raise first_error
 
 
 def _kernel_rank(params: Any) -> int | None:
