@@ -1,24 +1,13 @@
 """The model interface, the site encodings, the four NetKet models and their permutation tables."""
 
-from ._dense import AbstractDenseRBM
-from ._encoding import AbstractEncoding, Spins
-from ._model import AbstractRBM, Dense
-from ._multival import RBMMultiVal
-from ._multival_symm import RBMMultiValSymm
-from ._one_hot import OneHot
-from ._rbm import RBM
-from ._symm import AbstractSymmRBM, RBMSymm
-
-__all__ = [
-    "RBM",
-    "AbstractDenseRBM",
-    "AbstractEncoding",
-    "AbstractRBM",
-    "AbstractSymmRBM",
-    "Dense",
-    "OneHot",
-    "RBMMultiVal",
-    "RBMMultiValSymm",
-    "RBMSymm",
-    "Spins",
-]
+from ._dense import AbstractDenseRBM as AbstractDenseRBM
+from ._encoding import AbstractEncoding as AbstractEncoding
+from ._encoding import Spins as Spins
+from ._model import AbstractRBM as AbstractRBM
+from ._model import Dense as Dense
+from ._multival import RBMMultiVal as RBMMultiVal
+from ._multival_symm import RBMMultiValSymm as RBMMultiValSymm
+from ._one_hot import OneHot as OneHot
+from ._rbm import RBM as RBM
+from ._symm import AbstractSymmRBM as AbstractSymmRBM
+from ._symm import RBMSymm as RBMSymm

@@ -1,14 +1,9 @@
 """Local updates and Metropolis sampling: `LocalState`, the moves, `metropolis` and its paths."""
 
-from ._local import LocalState, accept, exchange_log_ratios, local_state, propose, site_log_ratios
-from ._sampler import metropolis
-
-__all__ = [
-    "LocalState",
-    "accept",
-    "exchange_log_ratios",
-    "local_state",
-    "metropolis",
-    "propose",
-    "site_log_ratios",
-]
+from ._local import LocalState as LocalState
+from ._local import accept as accept
+from ._local import exchange_log_ratios as exchange_log_ratios
+from ._local import local_state as local_state
+from ._local import propose as propose
+from ._local import site_log_ratios as site_log_ratios
+from ._sampler import metropolis as metropolis
