@@ -9,6 +9,7 @@ import pytest
 
 import eqx_rbm
 from eqx_rbm.sampling import _flip, _sampler
+from eqx_rbm.sampling._moves import ExchangeMoves, SiteMoves
 
 N_SITES, N_CHAINS, SWEEP = 10, 64, 30
 
@@ -44,10 +45,11 @@ def _both(model, states, pairs, key):
     real = jnp.finfo(model.param_dtype).dtype
     n_moves = N_SITES if pairs is None else len(pairs)
     draws = _sampler.draw(key, SWEEP, N_CHAINS, n_moves, 2, real)
-    table = _flip.rows(model, dense, states, pairs, real)
+    moves = SiteMoves() if pairs is None else ExchangeMoves(pairs)
+    table = _flip.rows(model, dense, states, moves, real)
     assert _flip.applies(model, state, 2)
-    by_sum = _sampler.portable_sweep(model, dense, state, draws, states, pairs)
-    by_product = _flip.sweep(model, table, state, draws, states, pairs)
+    by_sum = _sampler.portable_sweep(model, dense, state, draws, states, moves)
+    by_product = _flip.sweep(model, table, state, draws, states, moves)
     return table, by_sum, by_product
 
 
@@ -88,13 +90,13 @@ def test_bounds():
     large = eqx_rbm.RBM.from_arrays(
         large.kernel.at[0, 0].set(1.6), large.hidden_bias, large.visible_bias
     )  # |a| = 2 * 1.6 = 3.2 > 3
-    assert bool(_flip.within_bounds(_flip.rows(small, small.dense(), states, None, dtype)))
-    assert not bool(_flip.within_bounds(_flip.rows(large, large.dense(), states, None, dtype)))
+    assert bool(_flip.within_bounds(_flip.rows(small, small.dense(), states, SiteMoves(), dtype)))
+    assert not bool(_flip.within_bounds(_flip.rows(large, large.dense(), states, SiteMoves(), dtype)))
     many = eqx_rbm.RBM(
         N_SITES, alpha=400, kernel_init=jax.nn.initializers.constant(0.9), key=jax.random.key(0)
     )
     # every entry within 3 but a row sum of 4000 * 1.8 > 600: the product could overflow
-    assert not bool(_flip.within_bounds(_flip.rows(many, many.dense(), states, None, dtype)))
+    assert not bool(_flip.within_bounds(_flip.rows(many, many.dense(), states, SiteMoves(), dtype)))
 
 
 def test_metropolis_falls_back_past_the_bounds():
@@ -110,7 +112,7 @@ def test_metropolis_falls_back_past_the_bounds():
     current, accepted = state, 0
     for k in jax.random.split(key, 3):
         draws = _sampler.draw(k, N_SITES, N_CHAINS, N_SITES, 2, jnp.float64)
-        current, n = _sampler.portable_sweep(model, model.dense(), current, draws, states, None)
+        current, n = _sampler.portable_sweep(model, model.dense(), current, draws, states, SiteMoves())
         accepted = accepted + n
     np.testing.assert_array_equal(final.x, current.x)
     np.testing.assert_array_equal(samples[-1], current.x)

@@ -17,6 +17,8 @@ import numpy as np
 from netket.sampler.rules import MetropolisRule
 from netket.utils import struct
 
+from ..sampling import _moves as core
+
 
 class SiteMoves(MetropolisRule):
     """A uniformly chosen site takes one of its *other* local states, uniformly.
@@ -29,12 +31,10 @@ class SiteMoves(MetropolisRule):
         states = jnp.asarray(sampler.hilbert.local_states, σ.dtype)
         k_site, k_offset = jax.random.split(key)
         n_chains, n_sites = σ.shape
-        sites = jax.random.randint(k_site, (n_chains,), 0, n_sites)
-        chains = jnp.arange(n_chains)
-        current = jnp.argmax(σ[chains, sites, None] == states, axis=-1)
+        move = jax.random.randint(k_site, (n_chains,), 0, n_sites)
         # An offset in [1, n_states) never gives the current state back.
         offset = jax.random.randint(k_offset, (n_chains,), 1, max(len(states), 2))
-        return σ.at[chains, sites].set(states[(current + offset) % len(states)]), None
+        return _moved(σ, core.SiteMoves(), move, offset, states), None
 
     def __repr__(self) -> str:
         return "SiteMoves()"
@@ -55,14 +55,25 @@ class ExchangeMoves(MetropolisRule):
         self.pairs = pairs
 
     def transition(self, sampler: Any, machine: Any, params: Any, sampler_state: Any, key: Any, σ: Any):
-        σ, pairs = jnp.asarray(σ), jnp.asarray(self.pairs)
-        chains = jnp.arange(σ.shape[0])
-        chosen = pairs[jax.random.randint(key, (σ.shape[0],), 0, len(self.pairs))]
-        i, j = chosen[:, 0], chosen[:, 1]
-        return σ.at[chains, i].set(σ[chains, j]).at[chains, j].set(σ[chains, i]), None
+        σ = jnp.asarray(σ)
+        moves = self.moves()
+        move = jax.random.randint(key, (σ.shape[0],), 0, len(self.pairs))
+        return _moved(σ, moves, move, jnp.ones_like(move), jnp.asarray([], σ.dtype)), None
+
+    def moves(self) -> core.ExchangeMoves:
+        """These moves as `eqx_rbm.metropolis` runs them."""
+        return core.ExchangeMoves(jnp.asarray(self.pairs, jnp.int32))
 
     def __repr__(self) -> str:
         return f"ExchangeMoves(# of pairs: {len(self.pairs)})"
+
+
+def _moved(σ: jax.Array, moves: core.AbstractMoves, move: jax.Array, offset: jax.Array, states: jax.Array):
+    """The configurations after each chain's move (one move per chain)."""
+    sites = moves.sites(move)
+    values = moves.new_values(σ, move, offset, states)
+    chains = jnp.arange(σ.shape[0])[:, None]
+    return σ.at[chains, sites].set(values)
 
 
 def exchange_pairs(

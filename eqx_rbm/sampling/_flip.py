@@ -32,6 +32,7 @@ from ..internal._sharding import gather_rows
 from ..models._model import AbstractRBM, Dense
 from . import _ratios
 from ._local import LocalState
+from ._moves import AbstractMoves
 from ._separately import hidden_sum
 
 
@@ -49,17 +50,13 @@ def applies(model: AbstractRBM, state: LocalState, n_states: int) -> bool:
     return n_states == 2 and _ratios.applies(model, state.theta)
 
 
-def rows(model: AbstractRBM, dense: Dense, states: Array, pairs: Array | None, dtype: Any) -> Rows:
-    """The rows of single-site flips (`pairs` None) or of exchanges over `pairs`."""
+def rows(model: AbstractRBM, dense: Dense, states: Array, moves: AbstractMoves, dtype: Any) -> Rows:
+    """The rows of every move: `a` is the change of the pre-activations of a move with `sigma = 1`."""
     features = model.site_features(states)[:, 0].astype(dtype)
     step = features[1] - features[0]  # the feature change from the first state to the second
-    kernel = dense.kernel.astype(dtype)
-    visible = None if dense.visible_bias is None else dense.visible_bias.astype(dtype)
-    if pairs is not None:
-        kernel = kernel[pairs[:, 0]] - kernel[pairs[:, 1]]
-        visible = None if visible is None else visible[pairs[:, 0]] - visible[pairs[:, 1]]
-    a = step * kernel
-    return Rows(a, jnp.cosh(a), jnp.sinh(a), None if visible is None else step * visible)
+    visible = None if dense.visible_bias is None else step * moves.rows(dense.visible_bias.astype(dtype))
+    a = step * moves.rows(dense.kernel.astype(dtype))
+    return Rows(a, jnp.cosh(a), jnp.sinh(a), visible)
 
 
 def within_bounds(table: Rows) -> Bool[Array, ""]:
@@ -76,27 +73,19 @@ def _product(factors: Array) -> Array:
 
 
 def sweep(
-    model: AbstractRBM, table: Rows, state: LocalState, draws: Any, states: Array, pairs: Array | None
+    model: AbstractRBM, table: Rows, state: LocalState, draws: Any, states: Array, moves: AbstractMoves
 ) -> tuple[LocalState, Array]:
-    """One sweep of `draws` (an `eqx_rbm._sampler.Draws`) as product steps.
+    """One sweep of `draws` (an `eqx_rbm.sampling._sampler.Draws`) as product steps.
 
-    Sites are tracked by class, the index of their value in `states`: a flip
-    of a site in class 0 has sigma = +1, in class 1 sigma = -1; an exchange of
-    sites i and j has sigma = class(j) - class(i). Returns the state after the
-    sweep and each chain's accepted count.
+    Sites are tracked by class, the index of their value in `states`; each
+    move's sign `sigma` (`moves.sigma`) scales its row. Returns the state
+    after the sweep and each chain's accepted count.
     """
-    chains = jnp.arange(state.x.shape[0])
-    classes = (state.x == states[1]).astype(jnp.int32)
 
     def step(carry: tuple[Array, Array, Array, Array], numbers: tuple[Array, Array]):
         classes, theta, tanh, n_accepted = carry
         move, log_u = numbers
-        if pairs is None:
-            sites = move[:, None]
-            sigma = 1 - 2 * classes[chains, move]
-        else:
-            sites = pairs[move]
-            sigma = classes[chains, sites[:, 1]] - classes[chains, sites[:, 0]]
+        sigma = moves.sigma(classes, move)
         sigma_f = sigma.astype(theta.dtype)[:, None]
         cosh = 1 + sigma_f * sigma_f * (gather_rows(table.cosh, move) - 1)  # 1 where sigma = 0: no change
         sinh = sigma_f * gather_rows(table.sinh, move)
@@ -106,22 +95,13 @@ def sweep(
             log_ratio = log_ratio + sigma_f[:, 0] * gather_rows(table.visible, move)
         accepted = log_u < 2 * log_ratio
         flip = accepted[:, None] & (sigma[:, None] != 0)
-        new_classes = jnp.where(accepted[:, None], _moved(classes, sites), classes)
+        new_classes = jnp.where(accepted[:, None], moves.moved(classes, move), classes)
         theta = jnp.where(flip, theta + sigma_f * gather_rows(table.a, move), theta)
         tanh = jnp.where(flip, (tanh * cosh + sinh) / factors, tanh)
         return (new_classes, theta, tanh, n_accepted + accepted), None
 
+    classes = (state.x == states[1]).astype(jnp.int32)
     start = (classes, state.theta, jnp.tanh(state.theta), jnp.zeros(state.x.shape[0], jnp.int32))
     (classes, theta, _, n_accepted), _ = jax.lax.scan(step, start, (draws.moves, draws.log_u))
     # The hidden sum from scratch once per sweep: n_hidden activations per chain.
     return LocalState(states[classes], theta, hidden_sum(model, theta)), n_accepted
-
-
-def _moved(classes: Array, sites: Array) -> Array:
-    """`classes` with one site flipped, or the classes of two sites exchanged."""
-    positions = jnp.arange(classes.shape[-1])
-    if sites.shape[-1] == 1:
-        return jnp.where(positions == sites, 1 - classes, classes)
-    first, second = (jnp.take_along_axis(classes, sites[:, j : j + 1], axis=-1) for j in (0, 1))
-    out = jnp.where(positions == sites[:, :1], second, classes)
-    return jnp.where(positions == sites[:, 1:], first, out)

@@ -28,6 +28,7 @@ from jaxtyping import Array, Bool, Inexact, Int, Num, jaxtyped
 from ..internal._checks import guarded_zero
 from ..internal._sharding import gather_rows
 from ..models._model import AbstractRBM, Dense
+from ._moves import ExchangeMoves
 from ._ratios import hidden_ratios
 from ._separately import hidden_sum
 
@@ -395,12 +396,11 @@ def _exchange_log_ratios(model: AbstractRBM, state: LocalState, pairs: Any, *, p
     dense = model.dense()
     x_i, x_j = state.x[..., pairs[:, 0]], state.x[..., pairs[:, 1]]
     change = feature_change(model, x_i, x_j, dense)  # (*batch, n_pairs, fps)
-    kernel = _site_rows(model, dense.kernel)
-    row_difference = kernel[pairs[:, 0]] - kernel[pairs[:, 1]]  # (n_pairs, fps, n_hidden)
+    moves = ExchangeMoves(pairs)
+    row_difference = moves.rows(_site_rows(model, dense.kernel))  # (n_pairs, fps, n_hidden)
     delta_visible = None
     if dense.visible_bias is not None:
-        visible = _site_rows(model, dense.visible_bias)
-        delta_visible = jnp.sum(change * (visible[pairs[:, 0]] - visible[pairs[:, 1]]), axis=-1)
+        delta_visible = jnp.sum(change * moves.rows(_site_rows(model, dense.visible_bias)), axis=-1)
     delta = _ratios(model, state, change, row_difference, delta_visible, product)
     if traced_pairs:
         message = f"exchange_log_ratios: a pair holds a site out of [0, {n_sites}) or the same site twice"

@@ -23,6 +23,7 @@ from ..internal._checks import check_positive_int, guarded_zero
 from ..models._model import AbstractRBM, Dense
 from . import _flip
 from ._local import LocalState, _check_sites_eager, _check_state, accept_unchecked, propose_unchecked
+from ._moves import AbstractMoves, ExchangeMoves, SiteMoves
 from ._separately import unbatched_all
 
 Method = Literal["auto", "fused", "portable"]
@@ -55,29 +56,15 @@ def _real_dtype(model: AbstractRBM, state: LocalState) -> Any:
 
 
 def portable_sweep(
-    model: AbstractRBM,
-    dense: Dense,
-    state: LocalState,
-    draws: Draws,
-    states: Array,
-    pairs: Array | None,
+    model: AbstractRBM, dense: Dense, state: LocalState, draws: Draws, states: Array, moves: AbstractMoves
 ) -> tuple[LocalState, Array]:
     """One sweep as a `lax.scan` of local updates; returns the state and the accepted count per chain."""
-    chains = jnp.arange(state.x.shape[0])
 
     def step(carry: tuple[LocalState, Array], numbers: tuple[Array, Array, Array]):
         state, n_accepted = carry
         move, offset, log_u = numbers
-        if pairs is None:
-            sites = move[:, None]
-            old = state.x[chains, move]
-            old_class = jnp.argmax(old[:, None] == states, axis=-1)
-            new_values = states[(old_class + offset) % states.shape[0]][:, None]
-        else:
-            sites = pairs[move]
-            # An exchange: each of the two sites takes the other's value.
-            new_values = jnp.take_along_axis(state.x, sites[:, ::-1], axis=-1)
-        log_ratio, proposed = propose_unchecked(model, dense, state, sites, new_values)
+        new_values = moves.new_values(state.x, move, offset, states)
+        log_ratio, proposed = propose_unchecked(model, dense, state, moves.sites(move), new_values)
         accepted = log_u < 2 * jnp.real(log_ratio)
         return (accept_unchecked(state, proposed, accepted), n_accepted + accepted), None
 
@@ -184,14 +171,14 @@ def metropolis(
     elif bool(unknown):
         raise ValueError(f"state: {_unknown_message(states)}")
 
-    fused = _use_fused(model, state, table, method)
+    moves = SiteMoves() if table is None else ExchangeMoves(jnp.asarray(table, jnp.int32))
+    fused = _use_fused(model, state, moves, method)
     dense = model.dense()
     real = _real_dtype(model, state)
-    n_moves = n_sites if table is None else len(table)
-    pairs_array = None if table is None else jnp.asarray(table, jnp.int32)
+    n_moves = moves.n_moves(n_sites)
 
     product = not fused and _flip.applies(model, state, len(states))
-    rows = _flip.rows(model, dense, states_array, pairs_array, real) if product else None
+    rows = _flip.rows(model, dense, states_array, moves, real) if product else None
 
     def sweep(carry: tuple[LocalState, Array], key: PRNGKeyArray, by_product: bool):
         state, n_accepted = carry
@@ -200,9 +187,9 @@ def metropolis(
             state, accepted = fused_sweep(model, dense, state, draws, states_array, interpret=_interpret())
         elif by_product:
             assert rows is not None
-            state, accepted = _flip.sweep(model, rows, state, draws, states_array, pairs_array)
+            state, accepted = _flip.sweep(model, rows, state, draws, states_array, moves)
         else:
-            state, accepted = portable_sweep(model, dense, state, draws, states_array, pairs_array)
+            state, accepted = portable_sweep(model, dense, state, draws, states_array, moves)
         return (state, n_accepted + accepted), state.x
 
     def sweeps(by_product: bool):
@@ -230,7 +217,7 @@ def _interpret() -> bool:
     return jax.default_backend() != "gpu"
 
 
-def _use_fused(model: AbstractRBM, state: LocalState, table: Any, method: Method) -> bool:
+def _use_fused(model: AbstractRBM, state: LocalState, moves: AbstractMoves, method: Method) -> bool:
     # "auto" never picks the fused kernel: it has been compiled for CUDA but never run on a GPU,
     # so it is opt-in (method="fused") until a recorded GPU run shows it correct and faster.
     if method != "fused":
@@ -239,14 +226,14 @@ def _use_fused(model: AbstractRBM, state: LocalState, table: Any, method: Method
     from ._fused import fused_available
 
     available = (
-        table is None
+        isinstance(moves, SiteMoves)
         and model.activation is log_cosh
         and fused_available(state.theta.dtype, jax.default_backend(), interpret=_interpret())
     )
     if not available:
         raise ValueError(
             "method: 'fused' runs single-site moves of models with the log_cosh activation in "
-            f"float32/float64/complex64/complex128; got pairs={table is not None}, "
+            f"float32/float64/complex64/complex128; got pairs={isinstance(moves, ExchangeMoves)}, "
             f"activation={model.activation!r}, theta dtype {state.theta.dtype}. Use method='portable'"
         )
     return available
