@@ -83,32 +83,44 @@ def test_float32_decisions_agree():
 
 
 def test_bounds():
-    """Rows past the bounds are refused, so that metropolis keeps the sum of activations."""
+    """Rows past the bound are refused, so that metropolis keeps the sum of activations."""
     dtype = jnp.float64
     states = jnp.asarray([-1.0, 1.0])
     small, large = _model(0.1), _model(0.1)
-    large = eqx_rbm.RBM.from_arrays(
-        large.kernel.at[0, 0].set(1.6), large.hidden_bias, large.visible_bias
-    )  # |a| = 2 * 1.6 = 3.2 > 3
+    small = eqx_rbm.RBM.from_arrays(small.kernel.at[0, 0].set(4.4), small.hidden_bias, small.visible_bias)
+    large = eqx_rbm.RBM.from_arrays(large.kernel.at[0, 0].set(4.6), large.hidden_bias, large.visible_bias)
+    # |a| = 2 * 4.4 = 8.8 is within 9, 2 * 4.6 = 9.2 is not
     assert bool(_flip.within_bounds(_flip.rows(small, small.dense(), states, SiteMoves(), dtype)))
     assert not bool(_flip.within_bounds(_flip.rows(large, large.dense(), states, SiteMoves(), dtype)))
-    many = eqx_rbm.RBM(
-        N_SITES, alpha=400, kernel_init=jax.nn.initializers.constant(0.9), key=jax.random.key(0)
-    )
-    # every entry within 3 but a row sum of 4000 * 1.8 > 600: the product could overflow
-    assert not bool(_flip.within_bounds(_flip.rows(many, many.dense(), states, SiteMoves(), dtype)))
+
+
+@pytest.mark.parametrize("pairs", [None, PAIRS], ids=["flips", "exchanges"])
+def test_large_rows_make_the_same_decisions(pairs):
+    """Entries of up to 8 and row sums of thousands: the product neither overflows nor loses digits."""
+    model = _model(1.0)
+    kernel = jnp.clip(jnp.tile(model.kernel, (1, 40)), -2.0, 2.0)  # 1200 hidden units
+    model = eqx_rbm.RBM.from_arrays(kernel, jnp.tile(model.hidden_bias, 40), model.visible_bias)
+    table, (state_s, accepted_s), (state_p, accepted_p) = _both(model, (-1.0, 1.0), pairs, jax.random.key(5))
+    assert bool(_flip.within_bounds(table))
+    assert float(jnp.max(jnp.sum(jnp.abs(table.a), axis=-1))) > 1000
+    np.testing.assert_array_equal(state_p.x, state_s.x)
+    np.testing.assert_array_equal(accepted_p, accepted_s)
+    assert 0 < int(jnp.sum(accepted_p)) < N_CHAINS * SWEEP
+    np.testing.assert_allclose(state_p.theta, state_s.theta, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(state_p.hidden_sum, state_s.hidden_sum, rtol=1e-13, atol=1e-11)
 
 
 def test_metropolis_falls_back_past_the_bounds():
     """Past the bounds metropolis gives exactly what the sum of activations gives."""
     model = _model(0.1)
-    model = eqx_rbm.RBM.from_arrays(model.kernel.at[:, 0].set(2.0), model.hidden_bias, model.visible_bias)
+    model = eqx_rbm.RBM.from_arrays(model.kernel.at[:, 0].set(5.0), model.hidden_bias, model.visible_bias)
+    states = jnp.asarray([-1.0, 1.0])
+    assert not bool(_flip.within_bounds(_flip.rows(model, model.dense(), states, SiteMoves(), jnp.float64)))
     state = _start(model, (-1.0, 1.0), None)
     key = jax.random.key(4)
     samples, final, acceptance = eqx_rbm.metropolis(model, state, key, n_sweeps=3)
 
     # The same sweeps with the sum of activations, written out with the sampler's pieces.
-    states = jnp.asarray([-1.0, 1.0])
     current, accepted = state, 0
     for k in jax.random.split(key, 3):
         draws = _sampler.draw(k, N_SITES, N_CHAINS, N_SITES, 2, jnp.float64)

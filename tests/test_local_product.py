@@ -109,6 +109,22 @@ def test_float32_products_match_sums():
     np.testing.assert_allclose(products, sums, rtol=1e-4, atol=1e-4)
 
 
+def test_large_rows_match_sums_to_a_few_ulp():
+    """Rows with entries of up to 8.8 and row sums past 600: one exact form, no overflow."""
+    model = _rbm(1.5)
+    kernel = jnp.clip(jnp.tile(model.kernel, (1, 8)), -2.2, 2.2)  # 384 hidden units
+    model = eqx_rbm.RBM.from_arrays(kernel, jnp.tile(model.hidden_bias, 8), model.visible_bias)
+    x = _spins(7)
+    rows = 2 * (kernel[PAIRS[:, 0]] - kernel[PAIRS[:, 1]])
+    assert float(jnp.max(jnp.abs(rows))) > 6 and float(jnp.max(jnp.sum(jnp.abs(rows), axis=-1))) > 600
+    assert _in_bounds(model, PAIRS)
+    products, sums = _both(model, x)
+    assert not np.array_equal(products, sums)  # rounded differently: the products did run
+    np.testing.assert_allclose(products, sums, rtol=1e-12, atol=1e-11)
+    full = model(_swapped(x, PAIRS)) - model(x)[:, None]
+    np.testing.assert_allclose(products, full, rtol=1e-10, atol=1e-9)
+
+
 def test_past_the_bounds_the_sum_is_kept_bit_for_bit():
     model, x = _rbm(2.0), _spins(4)
     assert not _in_bounds(model, PAIRS)

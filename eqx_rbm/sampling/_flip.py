@@ -1,23 +1,21 @@
 r"""Metropolis steps of two-valued sites as products, without a logarithm per hidden unit.
 
 For the `log_cosh` activation a move that changes every pre-activation by
-$\sigma a_h$ ($\sigma \in \{-1, 0, 1\}$, $a$ a fixed row) has
+$\sigma a_h$ ($\sigma \in \{-1, 0, 1\}$, $a$ a fixed row) multiplies
+$\cosh\theta_h$ by $p_h e^{\sigma a_h} + q_h e^{-\sigma a_h}$, with
+$p = 1 / (1 + e^{-2\theta})$ and $q = 1 / (1 + e^{2\theta})$ (see `_ratios`).
+With $p$ and $q$ cached per chain the hidden part of a log-ratio is a few
+logarithms of products, and an accepted chain updates
+$p' = p e^{\sigma a} / f$, $q' = q e^{-\sigma a} / f$ with the factor $f$
+already computed. This holds for real parameters and sites of two values with
+one feature each (spins), under single-site flips ($a$ a kernel row times the
+difference of the two features) and exchanges ($a$ the difference of two rows
+times it).
 
-$$\frac{\cosh(\theta_h + \sigma a_h)}{\cosh\theta_h} = \cosh a_h + \sigma \tanh(\theta_h) \sinh a_h,$$
-
-so that with $t = \tanh\theta$ cached per chain the hidden part of the
-log-ratio is the logarithm of one product, and the accepted chains update
-$t' = (t\cosh a + \sigma\sinh a) / (\cosh a + \sigma t\sinh a)$ with the
-factor already computed. This holds for real parameters and sites of two
-values with one feature each (spins), under single-site flips ($a$ a kernel
-row times the difference of the two features) and exchanges ($a$ the
-difference of two rows times it).
-
-The bounds on the rows ($|a_h|$ and $\sum_h |a_h|$) are those of
-`eqx_rbm._ratios`; where a model's rows break either the sampler keeps the sum
-of activations (`eqx_rbm._sampler`). $t$ is recomputed from $\theta$ at the
-start of every sweep, so rounding in its update does not accumulate beyond
-one sweep.
+The bound on the rows ($|a_h|$) is that of `_ratios`; where a model's rows
+break it the sampler keeps the sum of activations (`_sampler`). $p$ and $q$
+are recomputed from $\theta$ at the start of every sweep, so rounding in their
+updates does not accumulate beyond one sweep.
 """
 
 from __future__ import annotations
@@ -37,11 +35,11 @@ from ._separately import hidden_sum
 
 
 class Rows(NamedTuple):
-    """`a`, `cosh a` and `sinh a` per move, shape `(n_moves, n_hidden)`, and the visible change."""
+    """`a`, `exp(a)` and `exp(-a)` per move, shape `(n_moves, n_hidden)`, and the visible change."""
 
     a: Float[Array, "n_moves n_hidden"]
-    cosh: Float[Array, "n_moves n_hidden"]
-    sinh: Float[Array, "n_moves n_hidden"]
+    up: Float[Array, "n_moves n_hidden"]
+    down: Float[Array, "n_moves n_hidden"]
     visible: Float[Array, " n_moves"] | None
 
 
@@ -56,20 +54,25 @@ def rows(model: AbstractRBM, dense: Dense, states: Array, moves: AbstractMoves, 
     step = features[1] - features[0]  # the feature change from the first state to the second
     visible = None if dense.visible_bias is None else step * moves.rows(dense.visible_bias.astype(dtype))
     a = step * moves.rows(dense.kernel.astype(dtype))
-    return Rows(a, jnp.cosh(a), jnp.sinh(a), visible)
+    return Rows(a, jnp.exp(a), jnp.exp(-a), visible)
 
 
 def within_bounds(table: Rows) -> Bool[Array, ""]:
     return _ratios.within_bounds(table.a)
 
 
-def _product(factors: Array) -> Array:
+def _log_product(factors: Array) -> Array:
+    """`sum(log(factors))` over the last axis, one logarithm per `_ratios.UNITS_PER_LOG` factors at most."""
+    limit = _ratios.UNITS_PER_LOG[jnp.dtype(factors.dtype)]
+    units = 1  # factors per column
     # Halving with element-wise products: XLA's CPU reduction with `*` runs
     # several times slower than these vectorised multiplications.
-    while factors.shape[-1] % 2 == 0 and factors.shape[-1] > 16:
+    while factors.shape[-1] % 2 == 0 and 2 * units <= limit:
         half = factors.shape[-1] // 2
         factors = factors[..., :half] * factors[..., half:]
-    return jnp.prod(factors, axis=-1)
+        units *= 2
+    per_log = _ratios.chunk_size(factors.shape[-1], limit // units)  # columns per logarithm
+    return jnp.sum(jnp.log(jnp.prod(factors.reshape(*factors.shape[:-1], -1, per_log), axis=-1)), axis=-1)
 
 
 def sweep(
@@ -82,26 +85,29 @@ def sweep(
     after the sweep and each chain's accepted count.
     """
 
-    def step(carry: tuple[Array, Array, Array, Array], numbers: tuple[Array, Array]):
-        classes, theta, tanh, n_accepted = carry
+    def step(carry: tuple[Array, Array, Array, Array, Array], numbers: tuple[Array, Array]):
+        classes, theta, p, q, n_accepted = carry
         move, log_u = numbers
         sigma = moves.sigma(classes, move)
-        sigma_f = sigma.astype(theta.dtype)[:, None]
-        cosh = 1 + sigma_f * sigma_f * (gather_rows(table.cosh, move) - 1)  # 1 where sigma = 0: no change
-        sinh = sigma_f * gather_rows(table.sinh, move)
-        factors = cosh + tanh * sinh
-        log_ratio = jnp.log(_product(factors))
+        positive = (sigma >= 0)[:, None]
+        up, down = gather_rows(table.up, move), gather_rows(table.down, move)
+        p_part = p * jnp.where(positive, up, down)
+        q_part = q * jnp.where(positive, down, up)
+        factors = p_part + q_part
+        log_ratio = jnp.where(sigma == 0, 0, _log_product(factors))  # a move that changes nothing
+        sigma_f = sigma.astype(theta.dtype)
         if table.visible is not None:
-            log_ratio = log_ratio + sigma_f[:, 0] * gather_rows(table.visible, move)
+            log_ratio = log_ratio + sigma_f * gather_rows(table.visible, move)
         accepted = log_u < 2 * log_ratio
         flip = accepted[:, None] & (sigma[:, None] != 0)
         new_classes = jnp.where(accepted[:, None], moves.moved(classes, move), classes)
-        theta = jnp.where(flip, theta + sigma_f * gather_rows(table.a, move), theta)
-        tanh = jnp.where(flip, (tanh * cosh + sinh) / factors, tanh)
-        return (new_classes, theta, tanh, n_accepted + accepted), None
+        theta = jnp.where(flip, theta + sigma_f[:, None] * gather_rows(table.a, move), theta)
+        p = jnp.where(flip, p_part / factors, p)
+        q = jnp.where(flip, q_part / factors, q)
+        return (new_classes, theta, p, q, n_accepted + accepted), None
 
     classes = (state.x == states[1]).astype(jnp.int32)
-    start = (classes, state.theta, jnp.tanh(state.theta), jnp.zeros(state.x.shape[0], jnp.int32))
-    (classes, theta, _, n_accepted), _ = jax.lax.scan(step, start, (draws.moves, draws.log_u))
+    start = (classes, state.theta, *_ratios.halves(state.theta), jnp.zeros(state.x.shape[0], jnp.int32))
+    (classes, theta, _, _, n_accepted), _ = jax.lax.scan(step, start, (draws.moves, draws.log_u))
     # The hidden sum from scratch once per sweep: n_hidden activations per chain.
     return LocalState(states[classes], theta, hidden_sum(model, theta)), n_accepted

@@ -1,24 +1,27 @@
 r"""Log-ratios of many moves per configuration: a sum of activations, or for two-valued moves the
-logarithm of a product, without an activation per hidden unit.
+logarithm of products, without an activation per hidden unit.
 
 For the `log_cosh` activation a move that changes every pre-activation by
 $\sigma a_h$ ($\sigma \in \{-1, 0, 1\}$, $a$ a fixed row) has
 
-$$\frac{\cosh(\theta_h + \sigma a_h)}{\cosh\theta_h} = \cosh a_h + \sigma \tanh(\theta_h) \sinh a_h,$$
+$$\frac{\cosh(\theta_h + \sigma a_h)}{\cosh\theta_h} = p_h e^{\sigma a_h} + q_h e^{-\sigma a_h},
+\qquad p_h = \frac{1}{1 + e^{-2\theta_h}},\ q_h = \frac{1}{1 + e^{2\theta_h}},$$
 
-so that the hidden part of its log-ratio is the logarithm of one product of
-multiply-adds, with $\tanh\theta$ computed once per configuration and
-$\cosh a$, $\sinh a$ once per move. This holds for real parameters and sites
-of two values with one feature each (spins): a single-site change has $a$ a
+so that the hidden part of its log-ratio is a sum of logarithms of products
+of these factors, with $p$ and $q$ computed once per configuration and
+$e^{\pm a}$ once per move. Both terms of a factor are positive: a factor is
+exact to a few ulp for any $a$ and $\theta$ (the form
+$\cosh a + \sigma\tanh\theta\sinh a$ loses up to $e^{2|a|}$ ulp where
+$\tanh\theta$ rounds to $\pm 1$). This holds for real parameters and sites of
+two values with one feature each (spins): a single-site change has $a$ a
 kernel row times the feature step, an exchange the difference of two rows
-times it. The Metropolis sampler (`eqx_rbm._flip`) and the local energies'
-log-ratios (`eqx_rbm._local`) both take it.
+times it. The Metropolis sampler (`_flip`) and the local energies' log-ratios
+(`_local`) both take it.
 
-Each factor lies in $[e^{-|a_h|}, e^{|a_h|}]$, so a row sum $\sum_h |a_h|$
-within the exponent range rules out overflow and underflow of the product,
-and $|a_h| \le$ `MAX_ROW_ENTRY` bounds the cancellation in a factor by
-$e^{2|a_h|}$ ulp. Where the rows break either bound the callers keep the sum
-of activations.
+Each factor lies in $[e^{-|a_h|}, e^{|a_h|}]$: a logarithm is taken after
+`UNITS_PER_LOG` factors at most, so that with $|a_h| \le$ `MAX_ROW_ENTRY` no
+product leaves the normal range of the dtype. Where a row breaks the bound the
+callers keep the sum of activations.
 """
 
 from __future__ import annotations
@@ -34,10 +37,10 @@ from ..models._model import AbstractRBM
 from ..numerics._log_cosh import log_cosh
 from ._separately import Activation, activated, unbatched_all
 
-MAX_ROW_ENTRY = {jnp.dtype(jnp.float64): 3.0, jnp.dtype(jnp.float32): 1.5}
-"""The largest |a_h| a product accepts: cancellation of at most e^6 (e^3) ulp in a factor."""
-MAX_ROW_SUM = {jnp.dtype(jnp.float64): 600.0, jnp.dtype(jnp.float32): 60.0}
-"""The largest row sum of |a_h|: the product stays within the normal range of the dtype."""
+UNITS_PER_LOG = {jnp.dtype(jnp.float64): 64, jnp.dtype(jnp.float32): 8}
+"""At most this many factors multiply before a logarithm is taken."""
+MAX_ROW_ENTRY = {jnp.dtype(jnp.float64): 9.0, jnp.dtype(jnp.float32): 9.0}
+"""The largest |a_h| a product accepts: `UNITS_PER_LOG` factors within e^(+-576) (float64) or e^(+-72)."""
 STEP_SIZE = 16384
 """Factors per step of the scan over hidden units, at least where the hidden units allow: for few
 configurations a step takes several hidden units, so that the loop's cost per step stays small."""
@@ -57,44 +60,59 @@ def applies(model: AbstractRBM, theta: Array) -> bool:
 
 
 def within_bounds(a: Array) -> Bool[Array, ""]:
-    """Whether every row of `a`, shape `(n_moves, n_hidden)`, is within the bounds of the product."""
-    dtype = jnp.dtype(a.dtype)
-    magnitude = jnp.abs(a)
-    return (jnp.max(magnitude, initial=0.0) <= MAX_ROW_ENTRY[dtype]) & (
-        jnp.max(jnp.sum(magnitude, axis=-1), initial=0.0) <= MAX_ROW_SUM[dtype]
-    )
+    """Whether every entry of the rows `a`, shape `(n_moves, n_hidden)`, is within the product's bound."""
+    return jnp.max(jnp.abs(a), initial=0.0) <= MAX_ROW_ENTRY[jnp.dtype(a.dtype)]
 
 
-def log_products(theta: Array, sigma: Array, cosh: Array, sinh: Array) -> Array:
-    r"""$\sum_h \log(\cosh a_{ph} + \sigma_p \tanh(\theta_h) \sinh a_{ph})$, exactly 0 where $\sigma_p = 0$.
+def chunk_size(n: int, limit: int) -> int:
+    """The largest divisor of `n` up to `limit`: how many factors one logarithm takes."""
+    return max(d for d in range(1, limit + 1) if n % d == 0)
+
+
+def halves(theta: Array) -> tuple[Array, Array]:
+    """`p = 1 / (1 + exp(-2 theta))` and `q = 1 / (1 + exp(2 theta))`, each to a few ulp."""
+    return jax.nn.sigmoid(2 * theta), jax.nn.sigmoid(-2 * theta)
+
+
+def log_products(theta: Array, sigma: Array, exp_a: Array, exp_minus_a: Array) -> Array:
+    r"""$\sum_h \log(p_h e^{\sigma_p a_{ph}} + q_h e^{-\sigma_p a_{ph}})$, exactly 0 where $\sigma_p = 0$.
 
     `theta` of shape `(*batch, n_hidden)`, `sigma` `(*batch, n_moves)` in
-    $\{-1, 0, 1\}$, `cosh` and `sinh` `(n_moves, n_hidden)`. The product runs
-    as a scan over hidden units, each step element-wise multiply-adds over
-    `(*batch, n_moves)` of one hidden unit or a few (`STEP_SIZE`): XLA's CPU
-    backend vectorises that well, unlike a multiplicative reduction along the
-    hidden axis.
+    $\{-1, 0, 1\}$, `exp_a` and `exp_minus_a` `(n_moves, n_hidden)`. The
+    products run as a scan over hidden units, each step element-wise
+    multiply-adds over `(*batch, n_moves)` of one hidden unit or a few
+    (`STEP_SIZE`): XLA's CPU backend vectorises that well, unlike a
+    multiplicative reduction along the hidden axis. A logarithm is taken
+    after every `UNITS_PER_LOG` units at most.
     """
-    # A move that changes nothing takes sigma = 1 here and is set to 0 below:
-    # one multiply-add per factor instead of also scaling cosh by sigma^2.
-    unit = jnp.where(sigma == 0, 1, sigma).astype(theta.dtype)
+    # sigma = -1 exchanges the roles of p and q; a move that changes nothing is set to 0 below.
+    positive = sigma >= 0
     n_hidden = theta.shape[-1]
-    per_step = 1  # hidden units per step: a power of two dividing n_hidden
-    while n_hidden % (2 * per_step) == 0 and 2 * per_step * math.prod(sigma.shape) <= STEP_SIZE:
+    chunk = chunk_size(n_hidden, UNITS_PER_LOG[jnp.dtype(theta.dtype)])
+    per_step = 1  # hidden units per step: a power of two dividing the chunk
+    while chunk % (2 * per_step) == 0 and 2 * per_step * math.prod(sigma.shape) <= STEP_SIZE:
         per_step *= 2
-    blocks = n_hidden // per_step
-    tanh = jnp.moveaxis(jnp.tanh(theta), -1, 0).reshape(blocks, per_step, *theta.shape[:-1])
-    cosh, sinh = (r.T.reshape(blocks, per_step, *(1,) * (theta.ndim - 1), -1) for r in (cosh, sinh))
+    shape = (n_hidden // chunk, chunk // per_step, per_step)
 
-    def step(product: Array, factor_rows: tuple[Array, Array, Array]) -> tuple[Array, None]:
-        t, c, s = factor_rows
+    def by_unit(values: Array) -> Array:  # (*batch, n_hidden) -> (chunks, steps, per_step, *batch, 1)
+        return jnp.moveaxis(values, -1, 0).reshape(*shape, *values.shape[:-1])[..., None]
+
+    p, q = (by_unit(h) for h in halves(theta))
+    up, down = (r.T.reshape(*shape, *(1,) * (theta.ndim - 1), -1) for r in (exp_a, exp_minus_a))
+
+    def step(product: Array, units: tuple[Array, ...]) -> tuple[Array, None]:
+        p, q, up, down = units
         for j in range(per_step):
-            product = product * (c[j] + (t[j][..., None] * unit) * s[j])
+            mine, other = jnp.where(positive, p[j], q[j]), jnp.where(positive, q[j], p[j])
+            product = product * (mine * up[j] + other * down[j])
         return product, None
 
-    start = jnp.ones(unit.shape, theta.dtype)
-    product, _ = jax.lax.scan(step, start, (tanh, cosh, sinh))
-    return jnp.where(sigma == 0, 0, jnp.log(product))
+    def chunk_log(total: Array, units: tuple[Array, ...]) -> tuple[Array, None]:
+        product, _ = jax.lax.scan(step, jnp.ones(sigma.shape, theta.dtype), units)
+        return total + jnp.log(product), None
+
+    total, _ = jax.lax.scan(chunk_log, jnp.zeros(sigma.shape, theta.dtype), (p, q, up, down))
+    return jnp.where(sigma == 0, 0, total)
 
 
 def _rows_times(change: Array, rows: Array) -> Array:
@@ -152,6 +170,6 @@ def hidden_ratios(model: AbstractRBM, theta: Array, change: Array, rows: Array, 
     usable = unbatched_all(jax.lax.stop_gradient(two_valued & within_bounds(a)))
 
     def by_product() -> Array:
-        return log_products(theta, jnp.sign(steps), jnp.cosh(a), jnp.sinh(a))
+        return log_products(theta, jnp.sign(steps), jnp.exp(a), jnp.exp(-a))
 
     return jax.lax.cond(usable, by_product, by_sum)

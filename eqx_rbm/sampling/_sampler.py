@@ -136,9 +136,9 @@ def metropolis(
       moves; `None` for single-site moves.
     - `method`: `"portable"` (a `lax.scan` of local updates, any backend;
       for real parameters, `log_cosh` and two-valued sites, each step takes
-      one logarithm of a product instead of one per hidden unit, where the
-      kernel rows are small enough for that to be exact to a few hundred
-      ulp at worst), `"fused"` (experimental: one kernel per sweep with the
+      a logarithm per 64 hidden units (8 in float32) of a product of
+      factors exact to a few ulp, instead of one per hidden unit, where the
+      kernel rows' entries are at most 9 in magnitude), `"fused"` (experimental: one kernel per sweep with the
       chains on chip, for GPUs and the default `log_cosh` activation; on other
       backends it runs the same kernel in Pallas' interpreter, for testing), or
       `"auto"` (the portable path on every backend: the fused kernel stays
