@@ -30,7 +30,7 @@ from jaxtyping import Array, Bool, Float
 
 from . import _ratios
 from ._local import LocalState
-from ._model import AbstractRBM, Dense
+from ._model import AbstractRBM, Dense, weighted_groups
 from ._separately import hidden_sum
 from ._sharding import gather_rows
 
@@ -87,6 +87,7 @@ def sweep(
     """
     chains = jnp.arange(state.x.shape[0])
     classes = (state.x == states[1]).astype(jnp.int32)
+    real_coefficients = tuple(complex(c).real for c in model.hidden_coefficients)
 
     def step(carry: tuple[Array, Array, Array, Array], numbers: tuple[Array, Array]):
         classes, theta, tanh, n_accepted = carry
@@ -101,7 +102,8 @@ def sweep(
         cosh = 1 + sigma_f * sigma_f * (gather_rows(table.cosh, move) - 1)  # 1 where sigma = 0: no change
         sinh = sigma_f * gather_rows(table.sinh, move)
         factors = cosh + tanh * sinh
-        log_ratio = jnp.log(_product(factors))
+        # The acceptance needs the real part: Re(c_g) times each group's real log product.
+        log_ratio = weighted_groups(real_coefficients, lambda f: jnp.log(_product(f)), factors)
         if table.visible is not None:
             log_ratio = log_ratio + sigma_f[:, 0] * gather_rows(table.visible, move)
         accepted = log_u < 2 * log_ratio

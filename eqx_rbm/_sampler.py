@@ -22,7 +22,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from . import _flip
 from ._checks import check_positive_int, guarded_zero
 from ._local import LocalState, _check_sites_eager, _check_state, accept_unchecked, propose_unchecked
-from ._model import AbstractRBM, Dense
+from ._model import ONE_GROUP, AbstractRBM, Dense
 from ._separately import unbatched_all
 
 Method = Literal["auto", "fused", "portable"]
@@ -238,16 +238,19 @@ def _use_fused(model: AbstractRBM, state: LocalState, table: Any, method: Method
     from ._fused import fused_available
     from ._log_cosh import log_cosh
 
+    # The kernel sums every hidden unit's log cosh with coefficient 1: one group only.
     available = (
         table is None
         and model.activation is log_cosh
+        and model.hidden_coefficients == ONE_GROUP
         and fused_available(state.theta.dtype, jax.default_backend(), interpret=_interpret())
     )
     if not available:
         raise ValueError(
-            "method: 'fused' runs single-site moves of models with the log_cosh activation in "
-            f"float32/float64/complex64/complex128; got pairs={table is not None}, "
-            f"activation={model.activation!r}, theta dtype {state.theta.dtype}. Use method='portable'"
+            "method: 'fused' runs single-site moves of models with the log_cosh activation and one "
+            "group of hidden units (hidden_coefficients=(1,)) in float32/float64/complex64/complex128; "
+            f"got pairs={table is not None}, activation={model.activation!r}, hidden_coefficients="
+            f"{model.hidden_coefficients}, theta dtype {state.theta.dtype}. Use method='portable'"
         )
     return available
 
@@ -277,5 +280,5 @@ def fused_sweep(
         interpret=interpret,
     )
     if jnp.iscomplexobj(theta):
-        hidden_sum = jnp.sum(model.activation(theta), axis=-1)
+        hidden_sum = jnp.sum(model.activation(theta), axis=-1)  # one group: `_use_fused` says so
     return LocalState(states[classes], theta, hidden_sum), n_accepted
