@@ -6,6 +6,7 @@ from ._encoding import AbstractEncoding, Spins
 from ._local import LocalState, accept, exchange_log_ratios, local_state, propose, site_log_ratios
 from ._log_cosh import log_cosh
 from ._model import AbstractRBM, Dense
+from ._modphase import RBMModPhase
 from ._multival import RBMMultiVal
 from ._multival_symm import RBMMultiValSymm
 from ._one_hot import OneHot
@@ -27,6 +28,7 @@ __all__ = [
     "Jacobian",
     "LocalState",
     "OneHot",
+    "RBMModPhase",
     "RBMMultiVal",
     "RBMMultiValSymm",
     "RBMSymm",
