@@ -72,7 +72,8 @@ class RBMModPhase(AbstractRBM, strict=True):
 
     kernel: Inexact[Array, "2 n_visible n_hidden"]
     hidden_bias: Inexact[Array, "2 n_hidden"] | None
-    visible_bias: None
+    visible_bias: None  # pyright: ignore[reportIncompatibleVariableOverride]
+    """Always `None`: NetKet's RBMModPhase has no visible bias."""
     activation: Callable[[Array], Array] = eqx.field(static=True)
     precision: Any = eqx.field(static=True)
     alpha: float | int = eqx.field(static=True)
@@ -242,7 +243,8 @@ class RBMModPhase(AbstractRBM, strict=True):
         hidden = None
         if "bias" in params[LAYERS[0]]:
             hidden = jnp.stack([jnp.asarray(params[layer]["bias"]) for layer in LAYERS])
-        return cls.from_arrays(kernel, hidden, **loading.settings())
+        model: Any = cls.from_arrays(kernel, hidden, **loading.settings())  # a subclass's own from_arrays
+        return model
 
 
 def _problems(params: Any, loading: Loading) -> list[str]:
