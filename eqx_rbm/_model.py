@@ -438,6 +438,12 @@ def gradient_like(model: Any, kernel: Any, hidden_bias: Any, visible_bias: Any) 
     )
 
 
+def outer_product_rows(model: Any, features: Array, dactivation: Array) -> Any:
+    """`log_derivative_rows` of a model whose dense view holds each parameter once: the outer product."""
+    kernel = features[..., :, None] * dactivation[..., None, :]
+    return gradient_like(model, kernel, dactivation, features)
+
+
 def replace_parameters(model: Any, kernel: Any, hidden_bias: Any, visible_bias: Any) -> Any:
     """`model` with its three parameter fields replaced (a `None` bias stays `None`)."""
     where = lambda m: (m.kernel, m.hidden_bias, m.visible_bias)  # noqa: E731

@@ -24,8 +24,8 @@ from ._model import (
     Inits,
     Parameters,
     default_init,
-    gradient_like,
     initialise,
+    outer_product_rows,
 )
 from ._symm import _flax_key
 from ._variables_checks import (
@@ -191,8 +191,7 @@ class RBMModPhase(AbstractRBM, strict=True):
 
     def log_derivative_rows(self, features: Array, dactivation: Array) -> Self:
         # The dense view permutes the parameters: the rows are the outer product, regrouped.
-        kernel = features[..., :, None] * dactivation[..., None, :]
-        return gradient_like(self, kernel, dactivation, features)
+        return outer_product_rows(self, features, dactivation)
 
     def draw_parameters(
         self, n_sites: int, flags: Flags, dtype: Any, inits: Inits, key: PRNGKeyArray

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import chi_squared_p, require
+from helpers import chi_squared_p, configuration_counts, netket_vmc_sr, require
 from jax.flatten_util import ravel_pytree
 
 import eqx_rbm
@@ -109,14 +109,6 @@ def _exact(log_psi, power=2.0):
     return p / p.sum()
 
 
-def _counts(samples, configurations):
-    index = {tuple(c): i for i, c in enumerate(np.asarray(configurations).tolist())}
-    counts = np.zeros(len(configurations))
-    for row in np.asarray(samples).reshape(-1, samples.shape[-1]).tolist():
-        counts[index[tuple(row)]] += 1
-    return counts
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
 def test_metropolis_samples_netkets_psi_squared(dtype):
     model, reference, variables = _pair(5, dtype, 0.4, alpha=2, seed=5)
@@ -125,7 +117,7 @@ def test_metropolis_samples_netkets_psi_squared(dtype):
     x0 = configurations[np.random.default_rng(6).choice(len(configurations), size=256, p=p)]
     run = jax.jit(lambda s, k: eqx_rbm.metropolis(model, s, k, n_sweeps=120))
     samples, state, acceptance = run(eqx_rbm.local_state(model, jnp.asarray(x0)), jax.random.key(7))
-    counts = _counts(np.asarray(samples)[20::4], configurations)
+    counts = configuration_counts(np.asarray(samples)[20::4], configurations)
     assert chi_squared_p(counts, p) > 1e-3
     # The test has power: the same samples against |psi| instead of |psi|^2 fail it.
     log_psi = reference.apply(variables, jnp.asarray(configurations))
@@ -160,7 +152,7 @@ def test_netket_sampler_with_mcstate():
     draws = configurations[np.random.default_rng(2).choice(len(configurations), size=256, p=p)]
     vstate.sampler_state = vstate.sampler_state.replace(σ=jnp.asarray(draws, sampler.dtype))
     samples = np.asarray(vstate.sample())
-    counts = _counts(samples, configurations)
+    counts = configuration_counts(samples, configurations)
     assert chi_squared_p(counts, p) > 1e-3
     assert chi_squared_p(counts, _exact(vstate.log_value(configurations), power=1.0)) < 1e-3
     local = vstate.sampler_state.local
@@ -177,34 +169,15 @@ def test_sr_gradient_matches_netket_vmc_sr(dtype, use_ntk):
     For real parameters log psi is complex and not holomorphic in them: NetKet's S is
     Re(Y^dagger Y) / n and its force Re(Y^dagger (E - mean E)) / n, and so are ours.
     """
-    nk = require("netket")
     n_sites, field, shift = 6, 0.8, 1e-2
     model, reference, variables = _pair(n_sites, dtype, 0.5)
-    hilbert = nk.hilbert.Spin(0.5, N=n_sites)
-    hamiltonian = nk.operator.IsingJax(hilbert, nk.graph.Chain(n_sites, pbc=True), h=field, J=-1.0)
     n = 32 if use_ntk else 128  # fewer and more samples than the 84 parameters
-    state = nk.vqs.MCState(
-        nk.sampler.MetropolisLocal(hilbert, n_chains=16),
-        reference,
-        n_samples=n,
-        variables=variables,
-        sampler_seed=1,
+    x, update, netket_energies = netket_vmc_sr(
+        reference, variables, n_sites=n_sites, field=field, shift=shift, use_ntk=use_ntk, n=n
     )
-    driver = nk.driver.VMC_SR(
-        hamiltonian,
-        nk.optimizer.Sgd(0.1),
-        diag_shift=shift,
-        variational_state=state,
-        use_ntk=use_ntk,
-        on_the_fly=False,
-    )
-    state.sample()
-    x = jnp.asarray(state.samples, jnp.float64).reshape(-1, n_sites)
-    _, update = driver.compute_loss_and_update()
 
     ratios = jnp.exp(eqx_rbm.site_log_ratios(model, eqx_rbm.local_state(model, x), -x))
     energies = -jnp.sum(x * jnp.roll(x, -1, axis=-1), axis=-1) - field * jnp.sum(ratios, axis=-1)
-    netket_energies = np.asarray(state.local_estimators(hamiltonian).data).reshape(-1)
     np.testing.assert_allclose(energies, netket_energies, rtol=1e-12, atol=1e-12)
 
     layers = ("Dense_0", "Dense_1")

@@ -10,12 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Inexact, Num
 
-from .._checks import n_hidden_for
 from .._log_cosh import log_cosh
 from .._model import AbstractRBM, Initializer, default_init
 from .._modphase import LAYERS
 from .._modphase import RBMModPhase as EqxRBMModPhase
-from ._twins import Dense, Twin, _check_config, _input_size
+from ._twins import Twin, _check_config, _input_size, hidden_layer
 
 
 class RBMModPhase(Twin):
@@ -65,18 +64,7 @@ class RBMModPhase(Twin):
     def __call__(self, x: Num[Array, "*batch n_visible"]) -> Inexact[Array, "*batch"]:
         """$\\log\\psi$ of configurations `x` of shape `(*batch, n_visible)`."""
         n_visible = _input_size(x, allow_complex=True)
-        thetas = [
-            Dense(
-                name=layer,
-                features=n_hidden_for(self.alpha, n_visible),
-                use_bias=self.use_hidden_bias,
-                param_dtype=self.param_dtype,
-                precision=self.precision,
-                kernel_init=self.kernel_init,
-                bias_init=self.hidden_bias_init,
-            )(x)
-            for layer in LAYERS
-        ]
+        thetas = [hidden_layer(self, layer, n_visible)(x) for layer in LAYERS]
         params = self.variables["params"]
         kernel = jnp.stack([params[layer]["kernel"] for layer in LAYERS])
         bias = jnp.stack([params[layer]["bias"] for layer in LAYERS]) if self.use_hidden_bias else None

@@ -108,6 +108,19 @@ class Dense(nn.Module):
         return dense_theta(inputs, kernel, bias, self.precision)
 
 
+def hidden_layer(module: Any, name: str, n_visible: int) -> Dense:
+    """The twin's `Dense` layer `name`: `int(alpha * n_visible)` hidden units with its settings."""
+    return Dense(
+        name=name,
+        features=n_hidden_for(module.alpha, n_visible),
+        use_bias=module.use_hidden_bias,
+        param_dtype=module.param_dtype,
+        precision=module.precision,
+        kernel_init=module.kernel_init,
+        bias_init=module.hidden_bias_init,
+    )
+
+
 class Twin(nn.Module):
     """What every twin provides to the converters: `equinox`, the Equinox model it computes with.
 
@@ -187,15 +200,7 @@ class RBM(Twin):
     def __call__(self, input: Num[Array, "*batch n_visible"]) -> Inexact[Array, "*batch"]:
         """$\\log\\psi$ of configurations `input` of shape `(*batch, n_visible)`."""
         n_visible = _input_size(input, allow_complex=True)
-        theta = Dense(
-            name="Dense",
-            features=n_hidden_for(self.alpha, n_visible),
-            use_bias=self.use_hidden_bias,
-            param_dtype=self.param_dtype,
-            precision=self.precision,
-            kernel_init=self.kernel_init,
-            bias_init=self.hidden_bias_init,
-        )(input)
+        theta = hidden_layer(self, "Dense", n_visible)(input)
         visible_bias = (
             self.param(
                 "visible_bias",
