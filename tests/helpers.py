@@ -78,6 +78,49 @@ def chi_squared_p(counts: np.ndarray, probabilities: np.ndarray) -> float:
     return float(stats.chisquare(observed[keep], expected[keep]).pvalue)
 
 
+def configuration_counts(samples, configurations) -> np.ndarray:
+    """How often each row of `configurations` occurs among `samples` (a KeyError: a sample outside them)."""
+    index = {tuple(c): i for i, c in enumerate(np.asarray(configurations).tolist())}
+    counts = np.zeros(len(configurations))
+    for row in np.asarray(samples).reshape(-1, np.shape(samples)[-1]).tolist():
+        counts[index[tuple(row)]] += 1
+    return counts
+
+
+def netket_vmc_sr(module, variables, *, n_sites: int, field: float, shift: float, use_ntk: bool, n: int):
+    """NetKet's `VMC_SR` on the periodic TFIM chain: `(x, update, local energies)` of its own `n` samples.
+
+    `x` holds the samples as float64 `(n, n_sites)`; `update` is the `params` tree of NetKet's update.
+    """
+    nk = require("netket")
+    import jax.numpy as jnp
+
+    hilbert = nk.hilbert.Spin(0.5, N=n_sites)
+    # NetKet's Ising is -h sum s^x + J sum s^z s^z: J = -1 is the ferromagnetic chain.
+    hamiltonian = nk.operator.IsingJax(hilbert, nk.graph.Chain(n_sites, pbc=True), h=field, J=-1.0)
+    state = nk.vqs.MCState(
+        nk.sampler.MetropolisLocal(hilbert, n_chains=16),
+        module,
+        n_samples=n,
+        variables=variables,
+        sampler_seed=1,
+    )
+    driver = nk.driver.VMC_SR(
+        hamiltonian,
+        nk.optimizer.Sgd(0.1),
+        diag_shift=shift,
+        variational_state=state,
+        use_ntk=use_ntk,
+        on_the_fly=False,  # the dense NTK: its on-the-fly form compiles for longer
+    )
+    state.sample()
+    x = jnp.asarray(state.samples, jnp.float64).reshape(-1, n_sites)
+    _, update = driver.compute_loss_and_update()
+    assert np.array_equal(np.asarray(state.samples).reshape(-1, n_sites), x)  # the same samples
+    energies = np.asarray(state.local_estimators(hamiltonian).data).reshape(-1)
+    return x, update, energies
+
+
 def netket_rbm_variables(model: eqx_rbm.RBM) -> dict:
     """The same parameters in NetKet's variable layout (for feeding NetKet)."""
     params: dict = {"Dense": {"kernel": model.kernel}}

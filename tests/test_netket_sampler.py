@@ -9,7 +9,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from helpers import chi_squared_p, require, run_on_host_devices
+from helpers import chi_squared_p, configuration_counts, require, run_on_host_devices
 
 nk = require("netket")
 optax = require("optax")
@@ -51,14 +51,6 @@ def _chains_from_exact_draws(vstate, configurations, seed):
     draws = configurations[rng.choice(len(configurations), size=N_CHAINS, p=_exact(vstate, configurations))]
     x = nk.jax.sharding.shard_along_axis(jax.numpy.asarray(draws, vstate.sampler.dtype), axis=0)
     vstate.sampler_state = vstate.sampler_state.replace(σ=x)
-
-
-def _counts(samples, configurations):
-    index = {tuple(c): i for i, c in enumerate(np.asarray(configurations).tolist())}
-    counts = np.zeros(len(configurations))
-    for row in np.asarray(samples).reshape(-1, samples.shape[-1]).tolist():
-        counts[index[tuple(row)]] += 1
-    return counts
 
 
 @functools.cache
@@ -103,7 +95,9 @@ def test_chains_sample_psi_squared_like_netkets(case, library):
     samples = np.asarray(vstate.sample())
     assert samples.shape == (N_CHAINS, CHAIN_LENGTH, hilbert.size)
     assert samples.dtype == vstate.sampler.dtype
-    counts = _counts(samples, configurations)  # a KeyError here: a sample outside the Hilbert space
+    counts = configuration_counts(
+        samples, configurations
+    )  # a KeyError here: a sample outside the Hilbert space
     assert chi_squared_p(counts, _exact(vstate, configurations)) > P_VALUE
     if library == "eqx_rbm":
         # The test has power: the same samples against |psi| instead of |psi|^2 fail it.

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import random_params_init, require
+from helpers import netket_vmc_sr, random_params_init, require
 from jax.flatten_util import ravel_pytree
 
 import eqx_rbm
@@ -188,34 +188,20 @@ def test_matches_netket_vmc_sr(dtype, use_ntk):
     nk = require("netket")
     field = 0.8
     model = _model("rbm", dtype)
-    hilbert = nk.hilbert.Spin(0.5, N=L)
-    # NetKet's Ising is -h sum s^x + J sum s^z s^z: J = -1 is the ferromagnetic chain below.
-    hamiltonian = nk.operator.IsingJax(hilbert, nk.graph.Chain(L, pbc=True), h=field, J=-1.0)
     n = 32 if use_ntk else 128  # fewer and more samples than the 48 parameters
-    state = nk.vqs.MCState(
-        nk.sampler.MetropolisLocal(hilbert, n_chains=16),
+    x, update, netket_energies = netket_vmc_sr(
         nk.models.RBM(alpha=1, param_dtype=dtype),
-        n_samples=n,
-        variables=eqx_rbm.to_variables(model),
-        sampler_seed=1,
-    )
-    driver = nk.driver.VMC_SR(
-        hamiltonian,
-        nk.optimizer.Sgd(0.1),
-        diag_shift=SHIFT,
-        variational_state=state,
+        eqx_rbm.to_variables(model),
+        n_sites=L,
+        field=field,
+        shift=SHIFT,
         use_ntk=use_ntk,
-        on_the_fly=False,  # the dense NTK: its on-the-fly form compiles for longer
+        n=n,
     )
-    state.sample()
-    x = jnp.asarray(state.samples, jnp.float64).reshape(-1, L)
-    _, update = driver.compute_loss_and_update()
-    assert np.array_equal(np.asarray(state.samples).reshape(-1, L), x)  # the same samples
 
     # The TFIM chain's local energies from the library's flip ratios, checked against NetKet's.
     ratios = jnp.exp(eqx_rbm.site_log_ratios(model, eqx_rbm.local_state(model, x), -x))
     energies = -jnp.sum(x * jnp.roll(x, -1, axis=-1), axis=-1) - field * jnp.sum(ratios, axis=-1)
-    netket_energies = np.asarray(state.local_estimators(hamiltonian).data).reshape(-1)
     np.testing.assert_allclose(energies, netket_energies, rtol=1e-12, atol=1e-12)
 
     expected = _flat(eqx_rbm.from_variables({"params": update}))

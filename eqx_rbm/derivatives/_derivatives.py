@@ -27,11 +27,15 @@ from jaxtyping import Array, Inexact, Num, Real, jaxtyped
 
 from ..internal._checks import check_numeric
 from ..internal._sharding import batch_contract, gram, replicated
-from ..models._model import AbstractRBM, dense_theta, gradient_like
+from ..models._model import AbstractRBM, dense_theta, gradient_like, grouped_scale
 
 
 def _factors(model: AbstractRBM, x: Array | np.ndarray) -> tuple[Array, Array]:
-    """The features $X$ (real, in the computation's real dtype) and $F = f'(\\theta)$."""
+    """The features $X$ (real, in the computation's real dtype) and $F = c_g f'(\\theta)$.
+
+    Each hidden unit's derivative is weighted by its group's coefficient
+    (`hidden_coefficients`): $\\partial\\log\\psi / \\partial\\theta_h = c_g f'(\\theta_h)$.
+    """
     check_numeric("x", x, allow_complex=False)
     features = model.encode(x)
     dense = model.dense()
@@ -39,6 +43,7 @@ def _factors(model: AbstractRBM, x: Array | np.ndarray) -> tuple[Array, Array]:
     # f'(theta) element-wise through the activation's own JVP (tanh for log_cosh),
     # so user activations with a custom_jvp are honoured as well.
     dactivation = jax.jvp(model.activation, (theta,), (jnp.ones_like(theta),))[1]
+    dactivation = grouped_scale(model.hidden_coefficients, dactivation)
     return features.astype(jnp.finfo(theta.dtype).dtype), dactivation
 
 
@@ -62,12 +67,15 @@ def log_derivatives(model: AbstractRBM, x: Num[Array | np.ndarray, "*batch n_sit
 
     A pytree of the same type as `model` whose array leaves have the leading
     `*batch` dimensions prepended (`kernel` of shape
-    `(*batch, n_features, n_hidden)` for a dense model, and so on), in the parameters' dtype;
+    `(*batch, n_features, n_hidden)` for a dense model, and so on), in the
+    dtype of $\\log\\psi$ (`model.log_psi_dtype`: the parameters' dtype, or
+    complex for real parameters with complex `hidden_coefficients`, whose
+    $\\log\\psi$ is complex);
     a disabled bias stays `None`. For a large batch prefer
     [`eqx_rbm.jacobian`][], which never forms the `kernel` block.
     """
     features, dactivation = _factors(model, x)
-    return _cast(model.log_derivative_rows(features, dactivation), model.param_dtype)
+    return _cast(model.log_derivative_rows(features, dactivation), model.log_psi_dtype)
 
 
 def _cast(tree: Any, dtype: Any) -> Any:
@@ -107,8 +115,13 @@ class Jacobian(eqx.Module):
         """Number of columns: the model's parameter count, disabled biases excluded."""
         return sum(leaf.size for leaf in jax.tree.leaves(eqx.filter(self.model, eqx.is_inexact_array)))
 
-    def kernel(self) -> Inexact[Array, "n_samples n_samples"]:
+    def kernel(self, *, conjugate: bool = True) -> Inexact[Array, "n_samples n_samples"]:
         r"""The Gram matrix $K = O O^\dagger$, $K_{ss'} = O_s \cdot \overline{O_{s'}}$.
+
+        With `conjugate=False`, $O O^T$ ($O_s \cdot O_{s'}$) instead: for real
+        parameters with a complex $O$, the real and imaginary parts of the rows
+        make $\operatorname{Re} O \operatorname{Re} O^T = \operatorname{Re}(OO^\dagger + OO^T)/2$
+        and so on, as [`eqx_rbm.sr_gradient`][] uses them.
 
         For a model with `factorised_kernel` (the dense RBMs), from the factorisation
         $O_s\cdot\overline{O_{s'}} = X_s\cdot X_{s'} + F_s\cdot\overline{F_{s'}}
@@ -123,25 +136,28 @@ class Jacobian(eqx.Module):
 
         **Returns:**
 
-        A Hermitian `(n_samples, n_samples)` matrix, rows sharded like the samples.
+        A `(n_samples, n_samples)` matrix, Hermitian (symmetric with
+        `conjugate=False`), rows sharded like the samples.
         """
         rbm = self.model
+        conj = jnp.conj if conjugate else lambda a: a
         if not rbm.factorised_kernel:
             rows = self.flat()
-            return gram(rows, jnp.conj(rows), rbm.precision)
+            return gram(rows, conj(rows), rbm.precision)
         x, f = self.features, self.dactivation
         gx = gram(x, x, rbm.precision)
-        gf = gram(f, jnp.conj(f), rbm.precision)
+        gf = gram(f, conj(f), rbm.precision)
         out = gx * gf
         if self.features_mean is not None and self.dactivation_mean is not None:
             # Mean of the kernel block, M = X^T F / n; row s of K has mean u_s = X_s conj(M) F_s.
             mean = batch_contract(x, f, rbm.precision) / self.n_samples
-            row_mean = jnp.sum(jnp.matmul(x, jnp.conj(mean), precision=rbm.precision) * f, axis=-1)
-            column_mean = jnp.conj(replicated(row_mean))
-            out = out - row_mean[:, None] - column_mean[None, :] + jnp.sum(jnp.abs(mean) ** 2)
+            row_mean = jnp.sum(jnp.matmul(x, conj(mean), precision=rbm.precision) * f, axis=-1)
+            column_mean = conj(replicated(row_mean))
+            total = jnp.sum(jnp.abs(mean) ** 2) if conjugate else jnp.sum(mean * mean)
+            out = out - row_mean[:, None] - column_mean[None, :] + total
             x, f = x - self.features_mean, f - self.dactivation_mean
             if rbm.use_hidden_bias:
-                out = out + gram(f, jnp.conj(f), rbm.precision)
+                out = out + gram(f, conj(f), rbm.precision)
             if rbm.use_visible_bias:
                 out = out + gram(x, x, rbm.precision)
         else:
@@ -217,7 +233,7 @@ class Jacobian(eqx.Module):
                 self.features_mean,
             )
             rows = jax.tree.map(lambda row, m: row - m, rows, mean)
-        return _cast(rows, rbm.param_dtype)
+        return _cast(rows, rbm.log_psi_dtype)
 
     def flat(self) -> Inexact[Array, "n_samples n_params"]:
         """The dense `(n_samples, n_params)` matrix, columns in the order of

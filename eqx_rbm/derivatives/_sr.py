@@ -26,11 +26,23 @@ from ._derivatives import jacobian
 _SPACES = ("auto", "samples", "parameters")
 
 
+def _split(model: AbstractRBM) -> bool:
+    """Whether $O$ is complex for real parameters: SR then solves with its real and imaginary parts.
+
+    Real parameters with complex `hidden_coefficients` (RBMModPhase) give a
+    complex $\\log\\psi$ that is not holomorphic in them, and the energy
+    gradient with respect to them is $\\operatorname{Re}\\,Y^\\dagger(E - \\bar E)$,
+    with $S = \\operatorname{Re}\\,Y^\\dagger Y / n$: the rows of $Y$ count as
+    the `2 n` real rows $[\\operatorname{Re} Y; \\operatorname{Im} Y]$.
+    """
+    return not model.holomorphic and bool(jnp.issubdtype(model.log_psi_dtype, jnp.complexfloating))
+
+
 def _centred_energies(model: AbstractRBM, local_energies: Array, dtype: Any) -> Array:
-    # Real parameters see only the real part of F = Y^T (E - mean E) / n: the imaginary part
-    # of the energies does not enter the energy gradient with respect to real parameters.
+    # A real O sees only the real part of F = Y^T (E - mean E) / n: the imaginary part of the
+    # energies does not enter the energy gradient with respect to real parameters.
     e = jnp.asarray(local_energies)
-    if not jnp.issubdtype(model.param_dtype, jnp.complexfloating):
+    if not jnp.issubdtype(model.log_psi_dtype, jnp.complexfloating):
         e = e.real
     e = e.astype(dtype)
     return e - jnp.mean(e)
@@ -44,9 +56,18 @@ def _sample_system(
     model: AbstractRBM, x: Array, local_energies: Array, diag_shift: Array
 ) -> tuple[Array, Array]:
     n = x.shape[0]
-    kernel = jacobian(model, x, centred=True).kernel()
+    jac = jacobian(model, x, centred=True)
+    kernel = jac.kernel()
     de = _centred_energies(model, local_energies, kernel.dtype)
-    return kernel + (n * diag_shift) * jnp.eye(n, dtype=kernel.dtype), de
+    if _split(model):
+        # The Gram matrix of the real rows [Re Y; Im Y] from K = Y Y^dagger and T = Y Y^T.
+        t = jac.kernel(conjugate=False)
+        re_re, im_im = (kernel.real + t.real) / 2, (kernel.real - t.real) / 2
+        re_im, im_re = (t.imag - kernel.imag) / 2, (t.imag + kernel.imag) / 2
+        kernel = jnp.block([[re_re, re_im], [im_re, im_im]])
+        de = jnp.concatenate([de.real, de.imag])
+    size = kernel.shape[0]
+    return kernel + (n * diag_shift) * jnp.eye(size, dtype=kernel.dtype), de
 
 
 @jax.jit
@@ -58,7 +79,13 @@ def _cholesky_solve(matrix: Array, rhs: Array) -> Array:
 
 @jax.jit
 def _push_back(model: AbstractRBM, x: Array, weights: Array) -> AbstractRBM:
-    update = jacobian(model, x, centred=True).rmatvec(weights)
+    jac = jacobian(model, x, centred=True)
+    if _split(model):
+        # [Re Y; Im Y]^T [w_re; w_im] = Re(Y^dagger (w_re + i w_im)).
+        n = x.shape[0]
+        update = jac.rmatvec(jax.lax.complex(weights[:n], weights[n:]))
+        return jax.tree.map(lambda leaf: leaf.real.astype(model.param_dtype), update)
+    update = jac.rmatvec(weights)
     return jax.tree.map(lambda leaf: leaf.astype(model.param_dtype), update)
 
 
@@ -72,6 +99,8 @@ def _parameter_system(
     conj = jnp.conj(rows)
     s = batch_contract(conj, rows, model.precision) / n
     f = batch_contract(conj, de, model.precision) / n
+    if _split(model):
+        s, f = s.real, f.real
     return s + diag_shift * jnp.eye(s.shape[0], dtype=s.dtype), f
 
 
@@ -132,7 +161,11 @@ def sr_gradient(
     `jax.tree.map(lambda p, d: p - lr * d, model, delta)`. NetKet's `VMC_SR`
     update is $2\delta$, the gradient with respect to real parameters
     ($\partial \langle E\rangle / \partial\,\text{Re}\,p = 2\,\text{Re}\,F$).
-    For real parameters only the real part of the energies enters.
+    For real parameters and a real $\log\psi$ only the real part of the
+    energies enters. Real parameters with a complex $\log\psi$ (complex
+    `hidden_coefficients`, as in [`eqx_rbm.RBMModPhase`][]) take
+    $S = \operatorname{Re}\,Y^\dagger Y/n$ and $F = \operatorname{Re}\,Y^\dagger(E - \bar E)/n$,
+    as NetKet does for such models; in sample space the solve then has size $2n$.
 
     The two forms give the same $\delta$:
 
@@ -166,7 +199,8 @@ def sr_gradient(
     """
     _check(x, local_energies, diag_shift, space)
     if space == "auto":
-        space = "samples" if x.shape[0] < _n_params(model) else "parameters"
+        n_rows = 2 * x.shape[0] if _split(model) else x.shape[0]
+        space = "samples" if n_rows < _n_params(model) else "parameters"
     shift = jnp.asarray(diag_shift)
     if space == "samples":
         kernel, de = _sample_system(model, x, local_energies, shift)

@@ -47,7 +47,11 @@ def _check_config(module: Any) -> None:
         inexact = False
     if not inexact:
         raise TypeError(f"param_dtype: expected a floating or complex dtype, got {module.param_dtype!r}")
-    for name in ("activation", "kernel_init", "hidden_bias_init", "visible_bias_init"):
+    # The initializers a twin has: one without a visible bias has no visible_bias_init.
+    names = [
+        name for name in ("kernel_init", "hidden_bias_init", "visible_bias_init") if hasattr(module, name)
+    ]
+    for name in ("activation", *names):
         if not callable(getattr(module, name)):
             raise TypeError(f"{name}: expected a callable, got {getattr(module, name)!r}")
 
@@ -102,6 +106,19 @@ class Dense(nn.Module):
             else None
         )
         return dense_theta(inputs, kernel, bias, self.precision)
+
+
+def hidden_layer(module: Any, name: str, n_visible: int) -> Dense:
+    """The twin's `Dense` layer `name`: `int(alpha * n_visible)` hidden units with its settings."""
+    return Dense(
+        name=name,
+        features=n_hidden_for(module.alpha, n_visible),
+        use_bias=module.use_hidden_bias,
+        param_dtype=module.param_dtype,
+        precision=module.precision,
+        kernel_init=module.kernel_init,
+        bias_init=module.hidden_bias_init,
+    )
 
 
 class Twin(nn.Module):
@@ -183,15 +200,7 @@ class RBM(Twin):
     def __call__(self, input: Num[Array, "*batch n_visible"]) -> Inexact[Array, "*batch"]:
         """$\\log\\psi$ of configurations `input` of shape `(*batch, n_visible)`."""
         n_visible = _input_size(input, allow_complex=True)
-        theta = Dense(
-            name="Dense",
-            features=n_hidden_for(self.alpha, n_visible),
-            use_bias=self.use_hidden_bias,
-            param_dtype=self.param_dtype,
-            precision=self.precision,
-            kernel_init=self.kernel_init,
-            bias_init=self.hidden_bias_init,
-        )(input)
+        theta = hidden_layer(self, "Dense", n_visible)(input)
         visible_bias = (
             self.param(
                 "visible_bias",
@@ -307,13 +316,15 @@ def to_equinox(module: Twin, variables: Mapping[str, Any] | None = None) -> Abst
         variables = module.variables
     if not isinstance(variables, Mapping):
         raise TypeError(f"variables: expected a mapping {{'params': ...}}, got {type(variables).__name__}")
+    # A bias the model kind has no switch for is absent (None would take one when present).
+    flags = {name: getattr(module, name) for name in module.equinox.bias_keywords}
     return build_model(
         module.equinox,
         variables,
         layout(module),
         alpha=module.alpha,
-        use_hidden_bias=module.use_hidden_bias,
-        use_visible_bias=module.use_visible_bias,
+        use_hidden_bias=flags.get("use_hidden_bias", False),
+        use_visible_bias=flags.get("use_visible_bias", False),
         activation=module.activation,
         precision=module.precision,
     )
@@ -339,8 +350,7 @@ def to_linen(model: AbstractRBM) -> tuple[Twin, VariableDict]:
         "param_dtype": model.param_dtype,
         "activation": model.activation,
         "alpha": model.alpha,
-        "use_hidden_bias": model.use_hidden_bias,
-        "use_visible_bias": model.use_visible_bias,
+        **{name: getattr(model, name) for name in model.bias_keywords},
         "precision": model.precision,
     }
     # By name: the twins are defined in this package, above the models that name them.

@@ -18,8 +18,8 @@ from ._model import (
     Flags,
     Inits,
     Parameters,
-    gradient_like,
     initialise,
+    outer_product_rows,
     replace_parameters,
 )
 from ._variables_checks import (
@@ -93,8 +93,7 @@ class AbstractDenseRBM(AbstractRBM, strict=True):
 
     def log_derivative_rows(self, features: Array, dactivation: Array) -> Self:
         # The dense view is the parameters: the rows are the outer product itself.
-        kernel = features[..., :, None] * dactivation[..., None, :]
-        return gradient_like(self, kernel, dactivation, features)
+        return outer_product_rows(self, features, dactivation)
 
     def draw_parameters(
         self, n_sites: int, flags: Flags, dtype: Any, inits: Inits, key: PRNGKeyArray

@@ -3,12 +3,15 @@ r"""The interface every model of the RBM family implements.
 A model of the family encodes a configuration $x$ (one value per site) into
 visible features, and is, in its *dense view*, an RBM on those features:
 
-$$\log\psi(x) = \sum_h f(\theta_h) + \phi(x)\cdot a, \qquad \theta = \phi(x)\,W + b,$$
+$$\log\psi(x) = \sum_g c_g \sum_{h \in g} f(\theta_h) + \phi(x)\cdot a, \qquad \theta = \phi(x)\,W + b,$$
 
 with $\phi$ the encoding (the identity for spins, one-hot blocks for
-multi-valued sites), $W$ of shape `(n_features, n_hidden)` and
-`n_features = n_sites * features_per_site`. Local updates, derivatives,
-samplers and interop are written once against this view.
+multi-valued sites), $W$ of shape `(n_features, n_hidden)`,
+`n_features = n_sites * features_per_site`, and the hidden units split into
+equal consecutive groups $g$ with output coefficients $c_g$
+(`hidden_coefficients`: one group with $c = 1$ for NetKet's RBMs, a modulus
+and a phase group, $c = (1, i)$, for `RBMModPhase`). Local updates,
+derivatives, samplers and interop are written once against this view.
 """
 
 from __future__ import annotations
@@ -72,6 +75,47 @@ Flags = tuple[bool, bool]
 """`(use_hidden_bias, use_visible_bias)`."""
 Parameters = tuple[Array, Array | None, Array | None]
 """`(kernel, hidden_bias, visible_bias)`, a disabled bias `None`."""
+
+
+Coefficients = tuple[complex | float | int, ...]
+"""The output coefficients $c_g$ of the groups of hidden units, one per group."""
+
+ONE_GROUP: Coefficients = (1,)
+"""Every hidden unit in one group with coefficient 1: $\\log\\psi = \\sum_h f(\\theta_h) + \\phi\\cdot a$."""
+
+
+def weighted_groups(coefficients: Coefficients, per_group: Callable[..., Array], *arrays: Array) -> Array:
+    """$\\sum_g c_g\\,$`per_group(*arrays[..., g])`, each array's last axis split into the equal groups.
+
+    One group of coefficient 1 is `per_group(*arrays)` itself. A coefficient
+    1 multiplies nothing, so that a real group's term stays real until a
+    complex coefficient joins it (as NetKet's `re + 1j * im` does).
+    """
+    if coefficients == ONE_GROUP:
+        return per_group(*arrays)
+    splits = [jnp.split(a, len(coefficients), axis=-1) for a in arrays]
+    out: Any = None
+    for g, c in enumerate(coefficients):
+        if c == 0 and any(coefficients):  # a group that contributes nothing is not evaluated
+            continue
+        term = per_group(*(parts[g] for parts in splits))
+        term = term if c == 1 else c * term
+        out = term if out is None else out + term
+    return out
+
+
+def grouped_sum(coefficients: Coefficients, values: Array) -> Array:
+    """$\\sum_g c_g \\sum_{h \\in g} v_h$ over the last axis (for one group of 1, the plain sum)."""
+    return weighted_groups(coefficients, lambda block: jnp.sum(block, axis=-1), values)
+
+
+def grouped_scale(coefficients: Coefficients, values: Array) -> Array:
+    """`values` with each group's units times its coefficient $c_g$ (last axis; one group of 1: unchanged)."""
+    if coefficients == ONE_GROUP:
+        return values
+    blocks = jnp.split(values, len(coefficients), axis=-1)
+    scaled = [b if c == 1 else c * b for c, b in zip(coefficients, blocks, strict=True)]
+    return jnp.concatenate(scaled, axis=-1)
 
 
 class Dense(NamedTuple):
@@ -179,6 +223,18 @@ class AbstractRBM(eqx.Module, strict=True):
     symmetric one) sets it false: its kernel is the Gram matrix of the
     materialised `(n_samples, n_params)` rows.
     """
+    hidden_coefficients: ClassVar[Coefficients] = ONE_GROUP
+    r"""The output coefficients $c_g$ of the dense view's groups of hidden units.
+
+    The `n_hidden` units split into `len(hidden_coefficients)` equal
+    consecutive groups, and $\log\psi = \sum_g c_g \sum_{h \in g}
+    f(\theta_h) + \phi\cdot a$. Every sum over hidden units (the forward pass,
+    local updates, derivatives, the SR kernel, the sampler) weighs the groups
+    so; the one place that says which paths take several groups is each
+    path's own `applies` check.
+    """
+    bias_keywords: ClassVar[tuple[str, ...]] = ("use_hidden_bias", "use_visible_bias")
+    """The bias switches of the constructor and the Flax twin (NetKet's RBMModPhase has no visible bias)."""
 
     @property
     @abc.abstractmethod
@@ -295,6 +351,21 @@ class AbstractRBM(eqx.Module, strict=True):
         """The dtype of the parameters (that of `kernel`)."""
         return self.kernel.dtype
 
+    @property
+    def log_psi_dtype(self) -> np.dtype:
+        """The dtype of $\\log\\psi$ and its log-derivatives: the parameters' and coefficients' promoted."""
+        return np.dtype(jnp.result_type(self.param_dtype, *self.hidden_coefficients))
+
+    @property
+    def holomorphic(self) -> bool:
+        """Whether $\\log\\psi$ is holomorphic in the parameters: complex ones.
+
+        Real parameters with complex coefficients give a complex $\\log\\psi$ of
+        real parameters, whose derivatives SR treats as NetKet does for
+        non-holomorphic models (see [`eqx_rbm.sr_gradient`][]).
+        """
+        return bool(jnp.issubdtype(self.param_dtype, jnp.complexfloating))
+
     def encode(self, x: Any) -> Array:
         """Features $\\phi(x)$ of shape `(*batch, n_features)`, with every value checked.
 
@@ -333,8 +404,8 @@ class AbstractRBM(eqx.Module, strict=True):
         return self.log_psi_from_features(self.encode(x), theta)
 
     def log_psi_from_features(self, features: Any, theta: Array) -> Inexact[Array, "*batch"]:
-        """$\\sum_h f(\\theta_h) + \\phi \\cdot a$ for already encoded features."""
-        out = jnp.sum(self.activation(theta), axis=-1)
+        """$\\sum_g c_g \\sum_{h \\in g} f(\\theta_h) + \\phi \\cdot a$ for already encoded features."""
+        out = grouped_sum(self.hidden_coefficients, self.activation(theta))
         visible = self.dense().visible_bias
         if visible is not None:
             out = out + jnp.dot(features, on_mesh_of(features, visible), precision=self.precision)
@@ -367,6 +438,12 @@ def gradient_like(model: Any, kernel: Any, hidden_bias: Any, visible_bias: Any) 
             visible_bias if model.use_visible_bias else None,
         )
     )
+
+
+def outer_product_rows(model: Any, features: Array, dactivation: Array) -> Any:
+    """`log_derivative_rows` of a model whose dense view holds each parameter once: the outer product."""
+    kernel = features[..., :, None] * dactivation[..., None, :]
+    return gradient_like(model, kernel, dactivation, features)
 
 
 def replace_parameters(model: Any, kernel: Any, hidden_bias: Any, visible_bias: Any) -> Any:

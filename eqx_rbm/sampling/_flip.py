@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
 from ..internal._sharding import gather_rows
-from ..models._model import AbstractRBM, Dense
+from ..models._model import AbstractRBM, Dense, weighted_groups
 from . import _ratios
 from ._local import LocalState
 from ._moves import AbstractMoves
@@ -85,6 +85,8 @@ def sweep(
     after the sweep and each chain's accepted count.
     """
 
+    real_coefficients = tuple(complex(c).real for c in model.hidden_coefficients)
+
     def step(carry: tuple[Array, Array, Array, Array, Array], numbers: tuple[Array, Array]):
         classes, theta, p, q, n_accepted = carry
         move, log_u = numbers
@@ -94,7 +96,9 @@ def sweep(
         p_part = p * jnp.where(positive, up, down)
         q_part = q * jnp.where(positive, down, up)
         factors = p_part + q_part
-        log_ratio = jnp.where(sigma == 0, 0, _log_product(factors))  # a move that changes nothing
+        # The acceptance needs the real part: Re(c_g) times each group's real log product.
+        log_ratio = weighted_groups(real_coefficients, _log_product, factors)
+        log_ratio = jnp.where(sigma == 0, 0, log_ratio)  # a move that changes nothing
         sigma_f = sigma.astype(theta.dtype)
         if table.visible is not None:
             log_ratio = log_ratio + sigma_f * gather_rows(table.visible, move)

@@ -49,7 +49,9 @@ class LocalState(eqx.Module):
     theta: Inexact[Array, "*batch n_hidden"]
     """Their hidden pre-activations $\\theta = \\phi(x) W + b$."""
     hidden_sum: Inexact[Array, "*batch"]
-    """$\\sum_h f(\\theta_h)$: $\\log\\psi(x)$ without the visible-bias term."""
+    """$\\sum_g c_g \\sum_{h \\in g} f(\\theta_h)$ (`hidden_coefficients`; one group: $\\sum_h f(\\theta_h)$).
+
+    $\\log\\psi(x)$ without the visible-bias term."""
 
     def log_psi(self, model: AbstractRBM) -> Inexact[Array, "*batch"]:
         """$\\log\\psi(x)$ of the stored configurations, from the cached hidden sum.

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool
 
-from ..models._model import AbstractRBM
+from ..models._model import AbstractRBM, grouped_sum, weighted_groups
 from ..numerics._log_cosh import log_cosh
 from ._separately import Activation, activated, unbatched_all
 
@@ -137,7 +137,8 @@ def summed(model: AbstractRBM, theta: Array, change: Array, rows: Array) -> Arra
         after = activation(theta[..., None, :] + _rows_times(change, rows))
         # XLA may evaluate `before` and `after` in differently vectorised loops, an
         # ulp apart: an unchanged configuration is set to exactly 0 explicitly.
-        return jnp.where(jnp.all(change == 0, axis=-1), 0, jnp.sum(after - before, axis=-1))
+        total = grouped_sum(model.hidden_coefficients, after - before)
+        return jnp.where(jnp.all(change == 0, axis=-1), 0, total)
 
     def imag_bound() -> Array:  # of theta + delta theta: sum_c max |change_c| max |Im rows_c|
         per_feature = jnp.max(jnp.abs(change), axis=tuple(range(change.ndim - 1)), initial=0.0)
@@ -170,6 +171,9 @@ def hidden_ratios(model: AbstractRBM, theta: Array, change: Array, rows: Array, 
     usable = unbatched_all(jax.lax.stop_gradient(two_valued & within_bounds(a)))
 
     def by_product() -> Array:
-        return log_products(theta, jnp.sign(steps), jnp.exp(a), jnp.exp(-a))
+        # One product per group of hidden units, weighted by its coefficient.
+        sigma = jnp.sign(steps)
+        per_group = lambda t, up, down: log_products(t, sigma, up, down)  # noqa: E731
+        return weighted_groups(model.hidden_coefficients, per_group, theta, jnp.exp(a), jnp.exp(-a))
 
     return jax.lax.cond(usable, by_product, by_sum)

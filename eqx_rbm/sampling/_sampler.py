@@ -20,7 +20,7 @@ from jax.core import Tracer
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..internal._checks import check_positive_int, guarded_zero
-from ..models._model import AbstractRBM, Dense
+from ..models._model import ONE_GROUP, AbstractRBM, Dense
 from . import _flip
 from ._local import LocalState, _check_sites_eager, _check_state, accept_unchecked, propose_unchecked
 from ._moves import AbstractMoves, ExchangeMoves, SiteMoves
@@ -225,16 +225,20 @@ def _use_fused(model: AbstractRBM, state: LocalState, moves: AbstractMoves, meth
     from ..numerics._log_cosh import log_cosh
     from ._fused import fused_available
 
+    # The kernel sums every hidden unit's log cosh with coefficient 1: one group only.
     available = (
         isinstance(moves, SiteMoves)
         and model.activation is log_cosh
+        and model.hidden_coefficients == ONE_GROUP
         and fused_available(state.theta.dtype, jax.default_backend(), interpret=_interpret())
     )
     if not available:
         raise ValueError(
-            "method: 'fused' runs single-site moves of models with the log_cosh activation in "
-            f"float32/float64/complex64/complex128; got pairs={isinstance(moves, ExchangeMoves)}, "
-            f"activation={model.activation!r}, theta dtype {state.theta.dtype}. Use method='portable'"
+            "method: 'fused' runs single-site moves of models with the log_cosh activation and one "
+            "group of hidden units (hidden_coefficients=(1,)) in float32/float64/complex64/complex128; "
+            f"got pairs={isinstance(moves, ExchangeMoves)}, activation={model.activation!r}, "
+            f"hidden_coefficients={model.hidden_coefficients}, theta dtype {state.theta.dtype}. "
+            "Use method='portable'"
         )
     return available
 
@@ -264,5 +268,5 @@ def fused_sweep(
         interpret=interpret,
     )
     if jnp.iscomplexobj(theta):
-        hidden_sum = jnp.sum(model.activation(theta), axis=-1)
+        hidden_sum = jnp.sum(model.activation(theta), axis=-1)  # one group: `_use_fused` says so
     return LocalState(states[classes], theta, hidden_sum), n_accepted

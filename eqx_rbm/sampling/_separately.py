@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array
 
-from ..models._model import AbstractRBM
+from ..models._model import AbstractRBM, grouped_sum
 from ..numerics._log_cosh import log_cosh, log_cosh_within
 
 
@@ -70,7 +70,11 @@ def activated(
 
 
 def hidden_sum(model: AbstractRBM, theta: Array) -> Array:
-    """`sum_h f(theta_h)` over the last axis."""
+    """`sum_g c_g sum_{h in g} f(theta_h)` over the last axis (the model's `hidden_coefficients`)."""
+    coefficients = model.hidden_coefficients
     return activated(
-        model, lambda: jnp.max(jnp.abs(theta.imag), initial=0.0), lambda f, t: jnp.sum(f(t), axis=-1), theta
+        model,
+        lambda: jnp.max(jnp.abs(theta.imag), initial=0.0),
+        lambda f, t: grouped_sum(coefficients, f(t)),
+        theta,
     )
