@@ -56,6 +56,21 @@ def test_same_key_gives_netkets_variables_and_log_psi(dtype, use_hidden_bias):
         _ulp_close(jax.jit(lambda m, s: m(s))(model, x), theirs)
 
 
+@pytest.mark.parametrize("use_hidden_bias", [True, False])
+def test_from_variables_reads_netkets_variables_without_flax_arguments(use_hidden_bias):
+    """NetKet's RBMModPhase variables (Dense_0, Dense_1) load as an RBMModPhase, not as an RBM."""
+    model, reference, variables = _pair(jnp.float64, use_hidden_bias, init=random_params_init(0.5), seed=2)
+    loaded = eqx_rbm.from_variables(variables)
+    assert type(loaded) is eqx_rbm.RBMModPhase and loaded.use_hidden_bias == use_hidden_bias
+    x = jnp.asarray(spins(np.random.default_rng(1), (7,), N))
+    _ulp_close(loaded(x), reference.apply(variables, x))
+    # An RBM's variables still load as an RBM, and a broken tree names the RBM layout's problems.
+    rbm = eqx_rbm.RBM(N, key=jax.random.key(0))
+    assert type(eqx_rbm.from_variables(eqx_rbm.to_variables(rbm))) is eqx_rbm.RBM
+    with pytest.raises(eqx_rbm.VariablesError, match="params/Dense: missing"):
+        eqx_rbm.from_variables({"params": {"visible_bias": jnp.zeros(N)}})
+
+
 def test_float32_parameters_give_complex64():
     model, reference, variables = _pair(jnp.float32, init=random_params_init(0.5))
     x = jnp.asarray(spins(np.random.default_rng(1), (7,), N, np.float32))

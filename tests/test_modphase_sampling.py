@@ -13,7 +13,7 @@ from helpers import chi_squared_p, configuration_counts, netket_vmc_sr, require
 from jax.flatten_util import ravel_pytree
 
 import eqx_rbm
-from eqx_rbm import _ratios
+from eqx_rbm.sampling import _ratios
 from eqx_rbm.sampling._local import _exchange_log_ratios, _site_log_ratios
 
 N_SITES, BATCH = 16, 256  # BATCH * N_SITES = 4096 moves: at least _ratios.MIN_MOVES, so products run
