@@ -59,7 +59,7 @@ def test_same_key_gives_netkets_variables_and_log_psi(dtype, use_hidden_bias):
 @pytest.mark.parametrize("use_hidden_bias", [True, False])
 def test_from_variables_reads_netkets_variables_without_flax_arguments(use_hidden_bias):
     """NetKet's RBMModPhase variables (Dense_0, Dense_1) load as an RBMModPhase, not as an RBM."""
-    model, reference, variables = _pair(jnp.float64, use_hidden_bias, init=random_params_init(0.5), seed=2)
+    _, reference, variables = _pair(jnp.float64, use_hidden_bias, init=random_params_init(0.5), seed=2)
     loaded = eqx_rbm.from_variables(variables)
     assert type(loaded) is eqx_rbm.RBMModPhase and loaded.use_hidden_bias == use_hidden_bias
     x = jnp.asarray(spins(np.random.default_rng(1), (7,), N))

@@ -210,12 +210,14 @@ def test_fused_path_refuses_what_it_cannot_run():
     model = eqx_rbm.RBM(4, activation=jnp.tanh, key=jax.random.key(0))
     state = eqx_rbm.local_state(model, jnp.ones((2, 4)))
     with pytest.raises(
-        ValueError, match="method: 'fused' runs single-site moves of models with the log_cosh"
+        ValueError,
+        match=r"method: use method='portable' for this model: the fused kernel runs the log_cosh "
+        r"activation only, got activation=",
     ):
         eqx_rbm.metropolis(model, state, jax.random.key(1), n_sweeps=1, method="fused")
     model, _ = _models()["rbm"]
     state = eqx_rbm.local_state(model, jnp.ones((2, 5)))
-    with pytest.raises(ValueError, match="got pairs=True"):
+    with pytest.raises(ValueError, match="the fused kernel runs single-site moves only, got exchange moves"):
         eqx_rbm.metropolis(
             model, state, jax.random.key(1), n_sweeps=1, pairs=np.array([[0, 1]]), method="fused"
         )

@@ -32,6 +32,7 @@ from . import _ratios
 from ._local import LocalState
 from ._moves import AbstractMoves
 from ._separately import hidden_sum
+from ._support import takes_products
 
 
 class Rows(NamedTuple):
@@ -45,7 +46,7 @@ class Rows(NamedTuple):
 
 def applies(model: AbstractRBM, state: LocalState, n_states: int) -> bool:
     """Whether product steps can run for this model and state (the bounds aside)."""
-    return n_states == 2 and _ratios.applies(model, state.theta)
+    return n_states == 2 and takes_products(model, state.theta.dtype)
 
 
 def rows(model: AbstractRBM, dense: Dense, states: Array, moves: AbstractMoves, dtype: Any) -> Rows:

@@ -34,8 +34,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool
 
 from ..models._model import AbstractRBM, grouped_sum, weighted_groups
-from ..numerics._log_cosh import log_cosh
 from ._separately import Activation, activated, unbatched_all
+from ._support import takes_products
 
 UNITS_PER_LOG = {jnp.dtype(jnp.float64): 64, jnp.dtype(jnp.float32): 8}
 """At most this many factors multiply before a logarithm is taken."""
@@ -47,16 +47,6 @@ configurations a step takes several hidden units, so that the loop's cost per st
 MIN_MOVES = 2048
 """Products only for at least this many (configuration, move) pairs per call: for fewer, the sum of
 activations is faster. Under `vmap` a call sees one configuration, and keeps the sum."""
-
-
-def applies(model: AbstractRBM, theta: Array) -> bool:
-    """Whether products can stand for the activations of this model (values and bounds aside)."""
-    return (
-        model.activation is log_cosh
-        and model.features_per_site == 1
-        and jnp.issubdtype(theta.dtype, jnp.floating)
-        and jnp.dtype(theta.dtype) in MAX_ROW_ENTRY
-    )
 
 
 def within_bounds(a: Array) -> Bool[Array, ""]:
@@ -162,7 +152,7 @@ def hidden_ratios(model: AbstractRBM, theta: Array, change: Array, rows: Array, 
     by_sum: Callable[[], Array] = lambda: summed(model, theta, change, rows)  # noqa: E731
     many = math.prod(change.shape[:-1]) >= MIN_MOVES
     # A scan over hidden units is a loop of small kernels: products pay on CPU only.
-    if not (product and many and applies(model, theta) and jax.default_backend() == "cpu"):
+    if not (product and many and takes_products(model, theta.dtype) and jax.default_backend() == "cpu"):
         return by_sum()
     steps = change[..., 0].astype(theta.dtype)
     step = jnp.max(jnp.abs(steps), initial=0.0)

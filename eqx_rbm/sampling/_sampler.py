@@ -20,11 +20,12 @@ from jax.core import Tracer
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..internal._checks import check_positive_int, guarded_zero
-from ..models._model import ONE_GROUP, AbstractRBM, Dense
+from ..models._model import AbstractRBM, Dense
 from . import _flip
 from ._local import LocalState, _check_sites_eager, _check_state, accept_unchecked, propose_unchecked
 from ._moves import AbstractMoves, ExchangeMoves, SiteMoves
 from ._separately import unbatched_all
+from ._support import fused_refusal
 
 Method = Literal["auto", "fused", "portable"]
 
@@ -222,24 +223,16 @@ def _use_fused(model: AbstractRBM, state: LocalState, moves: AbstractMoves, meth
     # so it is opt-in (method="fused") until a recorded GPU run shows it correct and faster.
     if method != "fused":
         return False
-    from ..numerics._log_cosh import log_cosh
     from ._fused import fused_available
 
-    # The kernel sums every hidden unit's log cosh with coefficient 1: one group only.
-    available = (
-        isinstance(moves, SiteMoves)
-        and model.activation is log_cosh
-        and model.hidden_coefficients == ONE_GROUP
-        and fused_available(state.theta.dtype, jax.default_backend(), interpret=_interpret())
-    )
-    if not available:
-        raise ValueError(
-            "method: 'fused' runs single-site moves of models with the log_cosh activation and one "
-            "group of hidden units (hidden_coefficients=(1,)) in float32/float64/complex64/complex128; "
-            f"got pairs={isinstance(moves, ExchangeMoves)}, activation={model.activation!r}, "
-            f"hidden_coefficients={model.hidden_coefficients}, theta dtype {state.theta.dtype}. "
-            "Use method='portable'"
-        )
+    refusal = fused_refusal(model, isinstance(moves, SiteMoves))
+    if refusal is None and not fused_available(
+        state.theta.dtype, jax.default_backend(), interpret=_interpret()
+    ):
+        refusal = f"runs float32/float64/complex64/complex128, got theta dtype {state.theta.dtype}"
+    if refusal is not None:
+        raise ValueError(f"method: use method='portable' for this model: the fused kernel {refusal}")
+    available = True
     return available
 
 

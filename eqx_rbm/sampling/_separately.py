@@ -19,7 +19,8 @@ from jax import lax
 from jaxtyping import Array
 
 from ..models._model import AbstractRBM, grouped_sum
-from ..numerics._log_cosh import log_cosh, log_cosh_within
+from ..numerics._log_cosh import log_cosh_within
+from ._support import takes_log_cosh
 
 
 @jax.custom_batching.custom_vmap
@@ -64,7 +65,7 @@ def activated(
     activation, `imag_bound()` bounds `|Im|` of every value `fn` activates.
     See this module's docstring and `eqx_rbm._log_cosh.log_cosh_within` for why.
     """
-    if model.activation is log_cosh and jnp.iscomplexobj(args[0]):
+    if takes_log_cosh(model) and jnp.iscomplexobj(args[0]):
         return log_cosh_within(imag_bound(), lambda f: fn(f, *args))
     return separately(lambda *a: fn(model.activation, *a), *args)
 

@@ -1,0 +1,51 @@
+"""Which models the specialised paths take: the one place that names an activation.
+
+The sum of activations works for any element-wise activation and any
+encoding. The product form (`_ratios`, `_flip`) and the fused kernel
+(`_fused`) rest on identities of `log_cosh`; the complex range handling of
+`_separately` on its periodicity. They ask here, and nowhere else compares an
+activation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+from ..models._model import ONE_GROUP, AbstractRBM
+from ..numerics._log_cosh import log_cosh
+
+PRODUCT_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
+"""The pre-activation dtypes of the product form: real parameters only."""
+
+
+def takes_log_cosh(model: AbstractRBM) -> bool:
+    """Whether the model's activation is [`eqx_rbm.log_cosh`][] itself."""
+    return model.activation is log_cosh
+
+
+def takes_products(model: AbstractRBM, dtype: Any) -> bool:
+    """Whether the product form can stand for the model's activations (the moves and bounds aside).
+
+    `log_cosh`, real pre-activations, and an encoding with one feature per
+    site, so that a two-valued move changes the pre-activations by a fixed row.
+    """
+    return (
+        takes_log_cosh(model) and model.encoding.features_per_site == 1 and jnp.dtype(dtype) in PRODUCT_DTYPES
+    )
+
+
+def fused_refusal(model: AbstractRBM, single_site: bool) -> str | None:
+    """Why the fused kernel cannot run this model, or `None` when it can (dtypes aside).
+
+    The kernel runs single-site moves and sums every hidden unit's `log_cosh`
+    with coefficient 1.
+    """
+    if not single_site:
+        return "runs single-site moves only, got exchange moves (pairs)"
+    if not takes_log_cosh(model):
+        return f"runs the log_cosh activation only, got activation={model.activation!r}"
+    if model.hidden_coefficients != ONE_GROUP:
+        return f"runs one group of hidden units, got hidden_coefficients={model.hidden_coefficients}"
+    return None
