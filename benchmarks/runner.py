@@ -7,6 +7,7 @@ Every case compiles its candidates, then times them in alternating rounds (`benc
 import argparse
 import datetime
 import importlib.metadata
+import importlib.util
 import json
 import math
 import os
@@ -59,6 +60,8 @@ TARGETS = (  # group, the cases it selects ("": all), ratio column and bound, ba
     ("scale", "length=20 alpha=4", "netket/eqx_rbm >= 5", "gpu"),
     # A GPU is launch-bound on a few chains either way: a CPU promise.
     ("local", "dtype=float64 N=256 alpha=4", "recompute/eqx_rbm >= 20", "cpu"),
+    # A workaround that gains less on both backends is removed.
+    ("workarounds", "", "plain/eqx_rbm >= 1.2", "any"),
 )
 
 
@@ -201,19 +204,35 @@ def vs_recorded(results: list[Result], before: list[dict[str, Any]]) -> list[str
     ]
 
 
+def _pyplot() -> Any:
+    """matplotlib's pyplot without a display, or None where it is not installed."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(plt: Any, fig: Any, info: dict[str, Any], title: str, path: Path) -> bool:
+    """`title`, the device and date above the figure, written to `path`."""
+    device = f"{info['cpu']}, {info['cores']} cores" if info["backend"] == "cpu" else info["device"]
+    fig.axes[0].set_title(f"{title}, {device}\njax {info['jax']}, {info['date_utc']}", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def plot(results: list[Result], info: dict[str, Any], path: Path) -> bool:
     """Horizontal bars of NetKet's time over eqx_rbm's per headline case, log scale, a line at 1x."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
     timed = [r for r in results if r.unit == "time" and r.ratios["netket/eqx_rbm"]]
     shown = list(reversed([r for r in timed if r.plot] or timed))  # barh draws bottom up
     values = [r.ratios["netket/eqx_rbm"] or math.nan for r in shown]
-    if not shown:
+    if not shown or (plt := _pyplot()) is None:
         return False
     fig, ax = plt.subplots(figsize=(9, 0.3 * len(shown) + 1.4))
     ax.barh([f"{r.title}: {r.case}" for r in shown], values, color=["C2" if v >= 1 else "C1" for v in values])
@@ -222,16 +241,10 @@ def plot(results: list[Result], info: dict[str, Any], path: Path) -> bool:
     ax.axvline(1.0, color="black", linewidth=1)
     ax.margins(x=0.12)  # room for the labels
     ax.set(xscale="log", xlabel="NetKet's time / eqx_rbm's time (> 1: eqx_rbm is faster)")
-    device = f"{info['cpu']}, {info['cores']} cores" if info["backend"] == "cpu" else info["device"]
-    title = f"eqx_rbm {info['eqx_rbm']} against NetKet {info['netket']}, {info['backend'].upper()}: {device}"
-    ax.set_title(f"{title}\njax {info['jax']}, {info['date_utc']}", fontsize=10)
     ax.tick_params(axis="y", labelsize=8)
     ax.grid(True, axis="x", which="both", alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    title = f"eqx_rbm {info['eqx_rbm']} against NetKet {info['netket']}, {info['backend'].upper()}"
+    return _save(plt, fig, info, title, path)
 
 
 def plot_scale(results: list[Result], info: dict[str, Any], path: Path) -> bool:
@@ -239,63 +252,46 @@ def plot_scale(results: list[Result], info: dict[str, Any], path: Path) -> bool:
     from .scale import n_parameters
 
     rows = [r for r in results if r.group == "scale"]
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    if not rows:
+    if not rows or (plt := _pyplot()) is None:
         return False
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    series = sorted({(r.params["dtype"], r.params["samples"]) for r in rows})
-    for i, (dtype, samples) in enumerate(series):
+    for i, series in enumerate(sorted({(r.params["dtype"], r.params["samples"]) for r in rows})):
         for side, marker, style in (("eqx_rbm", "o", "-"), ("netket", "s", "--")):
+            chosen = [
+                r for r in rows if (r.params["dtype"], r.params["samples"]) == series and side in r.median_s
+            ]
             points = sorted(
-                (n_parameters(r.params["length"], r.params["alpha"]), r.median_s[side])
-                for r in rows
-                if (r.params["dtype"], r.params["samples"]) == (dtype, samples) and side in r.median_s
+                (n_parameters(r.params["length"], r.params["alpha"]), r.median_s[side]) for r in chosen
             )
+            label = f"{side}, {series[0]}, {series[1]} samples"
             if points:
-                label = f"{side}, {dtype}, {samples} samples"
-                ax.plot(
-                    *zip(*points, strict=True), marker=marker, linestyle=style, color=f"C{i}", label=label
-                )
+                ax.plot(*zip(*points, strict=True), marker=marker, ls=style, color=f"C{i}", label=label)
     ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="seconds per VMC iteration")
-    device = f"{info['cpu']}, {info['cores']} cores" if info["backend"] == "cpu" else info["device"]
-    ax.set_title(f"TFIM on L x L tori (N = 100, 400), {device}\n{info['date_utc']}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(plt, fig, info, "TFIM on L x L tori (N = 100, 400)", path)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the headline cases only (minutes)")
-    parser.add_argument(
-        "--only", default=",".join(GROUPS), help=f"comma-separated, among {', '.join(GROUPS)}"
-    )
-    parser.add_argument(
+    option = parser.add_argument
+    option("--quick", action="store_true", help="the headline cases only (minutes)")
+    option("--only", default=",".join(GROUPS), help=f"comma-separated, among {', '.join(GROUPS)}")
+    option(
         "--select", default="", help='only the cases with these parameters, e.g. "dtype=float64 alpha=1,4"'
     )
-    parser.add_argument("--backend", choices=["cpu", "gpu"], help="default: JAX's; names the recorded files")
-    parser.add_argument(
-        "--record", action="store_true", help="write benchmarks/results/<backend>.{md,json,png}"
+    option("--backend", choices=["cpu", "gpu"], help="default: JAX's; names the recorded files")
+    option(
+        "--record", action="store_true", help="write benchmarks/results/<backend>[-<groups>].{md,json,png}"
     )
-    parser.add_argument("--json", type=Path, help="write the results as JSON here")
-    parser.add_argument(
-        "--markdown", type=Path, help="write the table as Markdown here, and the plot beside it"
-    )
-    parser.add_argument("--plot", type=Path, help="write the plot here (PNG, with matplotlib)")
+    option("--json", type=Path, help="write the results as JSON here")
+    option("--markdown", type=Path, help="write the table as Markdown here, and the plot beside it")
+    option("--plot", type=Path, help="write the plot here (PNG, with matplotlib)")
     # Tiny sizes, one round per case and no targets: whether every case runs (CI), not how fast.
-    parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
+    option("--smoke", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if unknown := set(args.only.split(",")) - set(GROUPS):
+    only = args.only.split(",")
+    if unknown := set(only) - set(GROUPS):
         parser.error(f"--only: unknown group(s) {sorted(unknown)}; expected some of {list(GROUPS)}")
     if args.smoke and args.record:
         parser.error("--smoke measures nothing: it cannot --record")
@@ -307,21 +303,23 @@ def main(argv: list[str] | None = None) -> int:
         jax.config.update("jax_default_device", jax.devices(backend)[0])  # every computation, NetKet's too
     except RuntimeError as error:
         parser.error(f"--backend {backend}: JAX has no such device here ({error}); use --backend cpu")
+    # Some groups only are recorded beside the full run (<backend>-heisenberg, ...), never over it.
+    recorded = RESULTS / ("-".join([backend, *only]) if set(only) != set(GROUPS) else backend)
     if args.record:
         args.json, args.markdown = (
-            args.json or RESULTS / f"{backend}.json",
-            args.markdown or RESULTS / f"{backend}.md",
+            args.json or recorded.with_suffix(".json"),
+            args.markdown or recorded.with_suffix(".md"),
         )
     try:  # the recorded run, read before it is replaced; unreadable means none
         before = [
-            r for r in json.loads((RESULTS / f"{backend}.json").read_text())["results"] if isinstance(r, dict)
+            r for r in json.loads(recorded.with_suffix(".json").read_text())["results"] if isinstance(r, dict)
         ]
     except (OSError, ValueError, KeyError, TypeError):
         before = []
 
     info, results = machine(backend), []
     print(f"{info['cpu']}; backend {backend}: {info['device']}", file=sys.stderr)
-    for case, params in plan(args.quick, set(args.only.split(",")), args.smoke, args.select):
+    for case, params in plan(args.quick, set(only), args.smoke, args.select):
         results.append(r := run(case, params, args.smoke))
         print(f"  {r.title:24s} {r.case:48s} {_value(r.median_s.get('eqx_rbm'), r.unit)}", file=sys.stderr)
     goals = [] if args.smoke else targets(results, backend, before)
@@ -332,10 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-    plot_path = args.plot or (args.markdown.with_suffix(".png") if args.markdown else None)
-    if plot_path is not None and not plot(results, info, plot_path):
+    plot_path = args.plot or (args.markdown and args.markdown.with_suffix(".png"))
+    if plot_path and not plot(results, info, plot_path):
         print("(no plot: matplotlib is not installed or no case was timed against NetKet)", file=sys.stderr)
-    if plot_path is not None:
-        # A run of the scale cases alone (recorded as <backend>-scale) gets this plot as its own.
+    if plot_path:  # a run of the scale cases alone (recorded as <backend>-scale) gets this plot as its own
         plot_scale(results, info, plot_path.with_name(f"{plot_path.stem.removesuffix('-scale')}-scale.png"))
     return 0

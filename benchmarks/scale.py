@@ -1,19 +1,13 @@
-"""Research-scale VMC iterations: the transverse-field Ising model on L x L tori, each library alone.
+"""Research-scale VMC iterations of benchmarks/vmc.py: the transverse-field Ising model on L x L tori.
 
-One VMC iteration of benchmarks/vmc.py on the square lattice (bonds to the right and below), against
-NetKet's VMC_SR on the same problem. Unlike the other cases, each side runs in a process of its own,
-one after the other: so that its peak memory (the process's VmHWM, its maximum resident set) is the library's
-own, and so that a NetKet run that exceeds the memory or time limit is recorded as such instead of
-taking the machine, or the eqx_rbm measurement, with it.
-
-    python -m benchmarks.scale '{"side": "eqx_rbm", "dtype": "float64", "length": 10, ...}'
-
-runs one side and prints its medians as JSON (what `scale` below does for each side).
+Each library runs in a process of its own, one after the other, so that its peak memory (VmHWM) is its
+own and a run past the memory or time limit is recorded as such instead of taking the machine with it.
+`python -m benchmarks.scale '{"side": "eqx_rbm", "dtype": "float64", "length": 10, ...}'` runs one side
+and prints its medians as JSON.
 """
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -22,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .timing import measures
+from .timing import Candidate, measures, time_alternating
 
 MEMORY_LIMIT = 14 * 2**30
 """Resident memory past which a side is stopped and recorded as out of memory (the machine has 24 GiB)."""
@@ -44,27 +38,7 @@ def n_parameters(length: int, alpha: int) -> int:
     return n * alpha * n + alpha * n + n
 
 
-def _medians(candidates: dict[str, Any], repeats: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    for fn in candidates.values():  # compile (NetKet's drivers compile twice)
-        fn()
-        fn()
-    start, rounds = time.perf_counter(), 0
-    budget = BUDGET if repeats > 1 else 0.0  # one round: whether it runs (--smoke)
-    while rounds < repeats or time.perf_counter() - start < budget:
-        for name, fn in candidates.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-        rounds += 1
-        if rounds >= 20:
-            break
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def run_side(
-    side: str, dtype: str, length: int, alpha: int, samples: int, chains: int, repeats: int
-) -> dict[str, float]:
+def run_side(side: str, dtype: str, length: int, alpha: int, samples: int, chains: int, repeats: int):
     """Median seconds of an iteration and its phases on one side, and the process's peak memory."""
     import jax
     import jax.numpy as jnp
@@ -72,22 +46,14 @@ def run_side(
     jax.config.update("jax_enable_x64", True)
     from . import vmc
 
-    n, block = length * length, jax.block_until_ready
+    n = length * length
     if side == "eqx_rbm":
         import eqx_rbm
 
         k_model, k_chains, key = jax.random.split(jax.random.key(0), 3)
         model = eqx_rbm.RBM(n, alpha=alpha, param_dtype=jnp.dtype(dtype), key=k_model)
         x = jax.random.choice(k_chains, jnp.array([-1.0, 1.0]), (chains, n))
-        bonds, shift, per_chain = jnp.asarray(torus_bonds(length)), jnp.asarray(vmc.SHIFT), samples // chains
-        drawn = vmc.draw(model, x, key, per_chain)[1]
-        e_loc = vmc.local_energies(model, drawn, bonds)
-        candidates = {
-            "": lambda: block(vmc.step(model, x, key, shift, per_chain, bonds)),
-            " sample": lambda: block(vmc.draw(model, x, key, per_chain)),
-            " local energies": lambda: block(vmc.local_energies(model, drawn, bonds)),
-            " SR": lambda: block(vmc.sr_direction(model, drawn, e_loc, shift)),
-        }
+        candidates = vmc.ours(model, x, key, samples // chains, jnp.asarray(torus_bonds(length)))
     else:
         import netket as nk
 
@@ -95,13 +61,13 @@ def run_side(
         hamiltonian = nk.operator.IsingJax(nk.hilbert.Spin(0.5, N=n), graph, h=vmc.FIELD, J=-1.0)
         driver = vmc.netket_driver(hamiltonian, jnp.dtype(dtype), alpha, samples, chains)
         candidates = {
-            "": lambda: block(vmc._iteration(driver)),
-            " sample": lambda: block(driver.state.sample()),
+            "netket": Candidate(vmc._iteration, (driver,)),
+            "netket sample": Candidate(driver.state.sample),
         }
-    medians = {f"{side}{name}": t for name, t in _medians(candidates, repeats).items()}
+    # At most 20 rounds; one round (--smoke) says whether it runs.
+    medians = time_alternating(candidates, repeats, BUDGET if repeats > 1 else 0.0, max_rounds=20)[0]
     # VmHWM, not getrusage's ru_maxrss: that one starts from the peak of the process that forked this one.
-    medians[f"{side} peak"] = float(_memory("self", "VmHWM"))
-    return medians
+    return medians | {f"{side} peak": float(_memory("self", "VmHWM"))}
 
 
 def _memory(pid: int | str, field: str = "VmRSS") -> int:

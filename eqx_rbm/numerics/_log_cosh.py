@@ -111,9 +111,8 @@ def log_cosh(x: ArrayLike) -> Inexact[Array, "*shape"]:
     stays finite for any $|x|$; for complex inputs the function is holomorphic.
 
     For real inputs the floating-point operations are the same as NetKet's
-    `netket.nn.activation.log_cosh`, so values agree bit for bit, but the sign
-    is taken with `abs` instead of a multiplication by a sign, which XLA fuses
-    into a much cheaper loop on CPU (see the performance page for measurements).
+    `netket.nn.activation.log_cosh`, so values agree bit for bit; the sign is
+    taken with `abs` instead of a multiplication by a sign.
 
     For complex inputs the value is NetKet's, $z + \log(1 + e^{-2z}) - \log 2$
     after the flip (so the imaginary part is on the same branch, within

@@ -29,9 +29,9 @@ from jaxtyping import Array, Bool, Float
 from ..internal._sharding import gather_rows
 from ..models._model import AbstractRBM, Dense, weighted_groups
 from . import _ratios
+from ._activations import hidden_sum
 from ._local import LocalState
 from ._moves import AbstractMoves
-from ._separately import hidden_sum
 from ._support import takes_products
 
 
@@ -64,16 +64,9 @@ def within_bounds(table: Rows) -> Bool[Array, ""]:
 
 def _log_product(factors: Array) -> Array:
     """`sum(log(factors))` over the last axis, one logarithm per `_ratios.UNITS_PER_LOG` factors at most."""
-    limit = _ratios.UNITS_PER_LOG[jnp.dtype(factors.dtype)]
-    units = 1  # factors per column
-    # Halving with element-wise products: XLA's CPU reduction with `*` runs
-    # several times slower than these vectorised multiplications.
-    while factors.shape[-1] % 2 == 0 and 2 * units <= limit:
-        half = factors.shape[-1] // 2
-        factors = factors[..., :half] * factors[..., half:]
-        units *= 2
-    per_log = _ratios.chunk_size(factors.shape[-1], limit // units)  # columns per logarithm
-    return jnp.sum(jnp.log(jnp.prod(factors.reshape(*factors.shape[:-1], -1, per_log), axis=-1)), axis=-1)
+    chunk = _ratios.chunk_size(factors.shape[-1], _ratios.UNITS_PER_LOG[jnp.dtype(factors.dtype)])
+    products = jnp.prod(factors.reshape(*factors.shape[:-1], -1, chunk), axis=-1)
+    return jnp.sum(jnp.log(products), axis=-1)
 
 
 def sweep(

@@ -28,9 +28,9 @@ from jaxtyping import Array, Bool, Inexact, Int, Num, jaxtyped
 from ..internal._checks import guarded_zero
 from ..internal._sharding import gather_rows
 from ..models._model import AbstractRBM, Dense
+from ._activations import hidden_sum
 from ._moves import ExchangeMoves
 from ._ratios import hidden_ratios
-from ._separately import hidden_sum
 
 
 class LocalState(eqx.Module):

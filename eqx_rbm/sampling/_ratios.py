@@ -34,7 +34,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool
 
 from ..models._model import AbstractRBM, grouped_sum, weighted_groups
-from ._separately import Activation, activated, unbatched_all
+from ._activations import Activation, activated, unbatched_all
 from ._support import takes_products
 
 UNITS_PER_LOG = {jnp.dtype(jnp.float64): 64, jnp.dtype(jnp.float32): 8}

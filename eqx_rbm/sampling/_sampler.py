@@ -22,9 +22,9 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from ..internal._checks import check_positive_int, guarded_zero
 from ..models._model import AbstractRBM, Dense
 from . import _flip
+from ._activations import unbatched_all
 from ._local import LocalState, _check_sites_eager, _check_state, accept_unchecked, propose_unchecked
 from ._moves import AbstractMoves, ExchangeMoves, SiteMoves
-from ._separately import unbatched_all
 from ._support import fused_refusal
 
 Method = Literal["auto", "fused", "portable"]

@@ -3,7 +3,7 @@
 The sum of activations works for any element-wise activation and any
 encoding. The product form (`_ratios`, `_flip`) and the fused kernel
 (`_fused`) rest on identities of `log_cosh`; the complex range handling of
-`_separately` on its periodicity. They ask here, and nowhere else compares an
+`_activations` on its periodicity. They ask here, and nowhere else compares an
 activation.
 """
 
