@@ -1,7 +1,7 @@
 """Sums of activations over hidden units, and a predicate that stays one decision under `vmap`.
 
 For complex `log_cosh` the range of the vectorised evaluation is decided once
-for the whole computation (`eqx_rbm._log_cosh.log_cosh_within`); the
+for the whole computation (`eqx_rbm.numerics._log_cosh.log_cosh_within`); the
 `workarounds` group of the benchmark runner times that against deciding per
 call.
 """

@@ -201,7 +201,7 @@ def metropolis(
     if rows is None:
         (state, n_accepted), samples = sweeps(False)
     else:
-        # Product steps where the model's rows allow them (see eqx_rbm._flip), decided once per call.
+        # Product steps where the model's rows allow them (see _flip), decided once per call.
         bounded = unbatched_all(_flip.within_bounds(rows))
         (state, n_accepted), samples = jax.lax.cond(bounded, lambda: sweeps(True), lambda: sweeps(False))
     return samples, state, n_accepted / (n_sweeps * sweep_size)
@@ -239,7 +239,7 @@ def _use_fused(model: AbstractRBM, state: LocalState, moves: AbstractMoves, meth
 def fused_sweep(
     model: AbstractRBM, dense: Dense, state: LocalState, draws: Draws, states: Array, *, interpret: bool
 ) -> tuple[LocalState, Array]:
-    """One sweep as one fused kernel over the dense view (see `eqx_rbm._fused`)."""
+    """One sweep as one fused kernel over the dense view (see `_fused`)."""
     from ._fused import fused_sweeps
 
     fps = model.features_per_site
