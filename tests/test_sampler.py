@@ -225,11 +225,12 @@ def test_auto_never_runs_the_fused_kernel(monkeypatch, backend):
     """The fused kernel is opt-in until a GPU run is recorded: "auto" takes the portable path even
     where the default backend is a GPU (faked here), and its sweeps contain no Pallas call."""
     import eqx_rbm.sampling._sampler as sampler
+    from eqx_rbm.sampling._moves import SiteMoves
 
     monkeypatch.setattr(sampler.jax, "default_backend", lambda: backend)
     model, _ = _models()["rbm"]
     state = eqx_rbm.local_state(model, jnp.ones((2, 5)))
-    assert not sampler._use_fused(model, state, None, "auto")
-    assert sampler._use_fused(model, state, None, "fused")
+    assert not sampler._use_fused(model, state, SiteMoves(), "auto")
+    assert sampler._use_fused(model, state, SiteMoves(), "fused")
     run = lambda s: eqx_rbm.metropolis(model, s, jax.random.key(1), n_sweeps=1)  # noqa: E731
     assert "pallas_call" not in str(jax.make_jaxpr(run)(state))
