@@ -1,7 +1,7 @@
 """Variational Monte Carlo plumbing shared by the VMC examples: checkpointed runs, the plot.
 
 Not an example itself: the example scripts put this folder on `sys.path` and import it. Run on its
-own it writes, reads back and corrupts a checkpoint in a temporary folder, in a second or two.
+own it writes, reads back and corrupts a checkpoint in a temporary folder.
 """
 
 from __future__ import annotations
