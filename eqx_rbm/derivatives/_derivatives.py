@@ -78,6 +78,11 @@ def log_derivatives(model: AbstractRBM, x: Num[Array | np.ndarray, "*batch n_sit
     return _cast(model.log_derivative_rows(features, dactivation), model.log_psi_dtype)
 
 
+def n_params(model: AbstractRBM) -> int:
+    """The model's parameter count, disabled biases excluded."""
+    return sum(leaf.size for leaf in jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array)))
+
+
 def _cast(tree: Any, dtype: Any) -> Any:
     return jax.tree.map(lambda leaf: leaf.astype(dtype), tree)
 
@@ -113,7 +118,7 @@ class Jacobian(eqx.Module):
     @property
     def n_params(self) -> int:
         """Number of columns: the model's parameter count, disabled biases excluded."""
-        return sum(leaf.size for leaf in jax.tree.leaves(eqx.filter(self.model, eqx.is_inexact_array)))
+        return n_params(self.model)
 
     def kernel(self, *, conjugate: bool = True) -> Inexact[Array, "n_samples n_samples"]:
         r"""The Gram matrix $K = O O^\dagger$, $K_{ss'} = O_s \cdot \overline{O_{s'}}$.

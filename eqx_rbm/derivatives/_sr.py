@@ -21,7 +21,7 @@ from jaxtyping import Array, Num, Real, jaxtyped
 
 from ..internal._sharding import batch_contract
 from ..models._model import AbstractRBM
-from ._derivatives import jacobian
+from ._derivatives import jacobian, n_params
 
 _SPACES = ("auto", "samples", "parameters")
 
@@ -110,10 +110,6 @@ def _unflatten(model: AbstractRBM, delta: Array) -> AbstractRBM:
     return eqx.combine(ravel_pytree(params)[1](delta.astype(model.param_dtype)), static)
 
 
-def _n_params(model: AbstractRBM) -> int:
-    return sum(leaf.size for leaf in jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array)))
-
-
 def _check(x: Any, local_energies: Any, diag_shift: Any, space: Any) -> None:
     if space not in _SPACES:
         raise ValueError(f"space: expected one of {', '.join(map(repr, _SPACES))}, got {space!r}")
@@ -200,7 +196,7 @@ def sr_gradient(
     _check(x, local_energies, diag_shift, space)
     if space == "auto":
         n_rows = 2 * x.shape[0] if _split(model) else x.shape[0]
-        space = "samples" if n_rows < _n_params(model) else "parameters"
+        space = "samples" if n_rows < n_params(model) else "parameters"
     shift = jnp.asarray(diag_shift)
     if space == "samples":
         kernel, de = _sample_system(model, x, local_energies, shift)

@@ -142,6 +142,20 @@ class AbstractDenseRBM(AbstractRBM, strict=True):
         return cls.from_arrays(*layout_arrays(params), **layout, **loading.settings())
 
 
+def kernel_problems(path: str, shape: tuple[int, ...], alpha: Any) -> list[str]:
+    """The problems of a dense layer's `(n_visible, n_hidden)` kernel shape: no visible units, or
+    `n_hidden` other than `int(alpha * n_visible)` for a given `alpha`."""
+    n_visible, n_hidden = shape
+    if n_visible == 0:
+        return [f"{path}: expected n_visible > 0, got shape {shape}"]
+    if alpha is not None and n_hidden != n_hidden_for(check_alpha(alpha), n_visible):
+        return [
+            f"{path}: expected shape {(n_visible, n_hidden_for(alpha, n_visible))} "
+            f"(n_hidden = int(alpha * n_visible) with alpha={alpha}), got shape {shape}"
+        ]
+    return []
+
+
 def dense_problems(params: Any, prefix: str, n_classes: int | None, loading: Loading) -> list[str]:
     """Every problem of `params` as a dense model's, as `path: message` lines."""
     dense, problems = layout_key_problems(prefix, params, loading.flags)
@@ -164,12 +178,6 @@ def dense_problems(params: Any, prefix: str, n_classes: int | None, loading: Loa
             f"{prefix}/Dense/kernel: expected n_visible = n_sites * n_classes, a multiple of "
             f"n_classes={n_classes}, got shape {kernel}"
         )
-    if n_visible == 0:
-        problems.append(f"{prefix}/Dense/kernel: expected n_visible > 0, got shape {kernel}")
-    elif alpha is not None and n_hidden != n_hidden_for(check_alpha(alpha), n_visible):
-        problems.append(
-            f"{prefix}/Dense/kernel: expected shape {(n_visible, n_hidden_for(alpha, n_visible))} "
-            f"(n_hidden = int(alpha * n_visible) with alpha={alpha}), got shape {kernel}"
-        )
+    problems += kernel_problems(f"{prefix}/Dense/kernel", kernel, alpha)
     expected = {"Dense/bias": (n_hidden, "n_hidden,"), "visible_bias": (n_visible, "n_visible,")}
     return problems + shape_problems(prefix, shapes, expected)

@@ -10,10 +10,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 
-from ..internal._checks import check_alpha, check_positive_int, n_hidden_for
+from ..internal._checks import check_positive_int, n_hidden_for
 from ..numerics._log_cosh import log_cosh
 from ._build import build
-from ._dense import infer_alpha
+from ._dense import infer_alpha, kernel_problems
 from ._encoding import Spins
 from ._model import (
     AbstractRBM,
@@ -277,19 +277,12 @@ def _problems(params: Any, loading: Loading) -> list[str]:
     kernels = [shapes.get(f"{layer}/kernel") for layer in LAYERS]
     if kernels[0] is None:
         return problems
-    n_visible, n_hidden = kernels[0]
+    n_hidden = kernels[0][1]
     if kernels[1] is not None and kernels[1] != kernels[0]:
         problems.append(
             f"{prefix}/{LAYERS[1]}/kernel: expected the shape of {LAYERS[0]}/kernel, {kernels[0]}, "
             f"got shape {kernels[1]}"
         )
-    if n_visible == 0:
-        problems.append(f"{prefix}/{LAYERS[0]}/kernel: expected n_visible > 0, got shape {kernels[0]}")
-    elif loading.alpha is not None and n_hidden != n_hidden_for(check_alpha(loading.alpha), n_visible):
-        expected = (n_visible, n_hidden_for(loading.alpha, n_visible))
-        problems.append(
-            f"{prefix}/{LAYERS[0]}/kernel: expected shape {expected} (n_hidden = int(alpha * n_visible) "
-            f"with alpha={loading.alpha}), got shape {kernels[0]}"
-        )
+    problems += kernel_problems(f"{prefix}/{LAYERS[0]}/kernel", kernels[0], loading.alpha)
     biases = {f"{layer}/bias": (n_hidden, "n_hidden,") for layer in LAYERS}
     return problems + shape_problems(prefix, shapes, biases)

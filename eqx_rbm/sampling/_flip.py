@@ -87,8 +87,7 @@ def sweep(
         sigma = moves.sigma(classes, move)
         positive = (sigma >= 0)[:, None]
         up, down = gather_rows(table.up, move), gather_rows(table.down, move)
-        p_part = p * jnp.where(positive, up, down)
-        q_part = q * jnp.where(positive, down, up)
+        p_part, q_part = _ratios.moved_halves(p, q, up, down, positive)
         factors = p_part + q_part
         # The acceptance needs the real part: Re(c_g) times each group's real log product.
         log_ratio = weighted_groups(real_coefficients, _log_product, factors)

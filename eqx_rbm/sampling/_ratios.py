@@ -64,6 +64,13 @@ def halves(theta: Array) -> tuple[Array, Array]:
     return jax.nn.sigmoid(2 * theta), jax.nn.sigmoid(-2 * theta)
 
 
+def moved_halves(p: Array, q: Array, up: Array, down: Array, positive: Array) -> tuple[Array, Array]:
+    """`p e^(sigma a)` and `q e^(-sigma a)`, the two positive terms of a factor, with `up = e^a`,
+    `down = e^-a` and `positive` where `sigma >= 0`. Their sum is the factor; each over the sum is
+    the new `p` or `q` of an accepted move."""
+    return p * jnp.where(positive, up, down), q * jnp.where(positive, down, up)
+
+
 def log_products(theta: Array, sigma: Array, exp_a: Array, exp_minus_a: Array) -> Array:
     r"""$\sum_h \log(p_h e^{\sigma_p a_{ph}} + q_h e^{-\sigma_p a_{ph}})$, exactly 0 where $\sigma_p = 0$.
 
@@ -93,8 +100,8 @@ def log_products(theta: Array, sigma: Array, exp_a: Array, exp_minus_a: Array) -
     def step(product: Array, units: tuple[Array, ...]) -> tuple[Array, None]:
         p, q, up, down = units
         for j in range(per_step):
-            mine, other = jnp.where(positive, p[j], q[j]), jnp.where(positive, q[j], p[j])
-            product = product * (mine * up[j] + other * down[j])
+            p_part, q_part = moved_halves(p[j], q[j], up[j], down[j], positive)
+            product = product * (p_part + q_part)
         return product, None
 
     def chunk_log(total: Array, units: tuple[Array, ...]) -> tuple[Array, None]:

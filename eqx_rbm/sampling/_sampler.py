@@ -232,8 +232,7 @@ def _use_fused(model: AbstractRBM, state: LocalState, moves: AbstractMoves, meth
         refusal = f"runs float32/float64/complex64/complex128, got theta dtype {state.theta.dtype}"
     if refusal is not None:
         raise ValueError(f"method: use method='portable' for this model: the fused kernel {refusal}")
-    available = True
-    return available
+    return True
 
 
 def fused_sweep(
