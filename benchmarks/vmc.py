@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import eqx_rbm
-from eqx_rbm.sampling._local import _exchange_log_ratios
+from eqx_rbm.sampling._log_ratios import _exchange_log_ratios
 
 from .timing import Candidate, measures
 

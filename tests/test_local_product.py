@@ -9,7 +9,7 @@ import pytest
 
 import eqx_rbm
 from eqx_rbm.sampling import _ratios
-from eqx_rbm.sampling._local import _exchange_log_ratios, _site_log_ratios
+from eqx_rbm.sampling._log_ratios import _exchange_log_ratios, _site_log_ratios
 
 N_SITES, BATCH = 16, 256  # BATCH * N_SITES moves: above MIN_STEP_SIZE, so products run
 PAIRS = np.array(

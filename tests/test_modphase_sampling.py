@@ -14,7 +14,7 @@ from jax.flatten_util import ravel_pytree
 
 import eqx_rbm
 from eqx_rbm.sampling import _ratios
-from eqx_rbm.sampling._local import _exchange_log_ratios, _site_log_ratios
+from eqx_rbm.sampling._log_ratios import _exchange_log_ratios, _site_log_ratios
 from eqx_rbm.sampling._support import takes_products
 
 N_SITES, BATCH = 16, 256  # BATCH * N_SITES = 4096 moves: at least _ratios.MIN_MOVES, so products run

@@ -27,7 +27,8 @@ from jaxtyping import Array, Inexact, Num, Real, jaxtyped
 
 from ..internal._checks import check_numeric
 from ..internal._sharding import batch_contract, gram, replicated
-from ..models._model import AbstractRBM, dense_theta, gradient_like, grouped_scale
+from ..models._model import AbstractRBM
+from ..models._parts import dense_theta, gradient_like, grouped_scale
 
 
 def _factors(model: AbstractRBM, x: Array | np.ndarray) -> tuple[Array, Array]:

@@ -10,9 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Inexact, Num
 
-from ..models._model import AbstractRBM, Initializer, default_init
+from ..models._model import AbstractRBM
 from ..models._modphase import LAYERS
 from ..models._modphase import RBMModPhase as EqxRBMModPhase
+from ..models._parts import Initializer, default_init
 from ..numerics._log_cosh import log_cosh
 from ._twins import Twin, _check_config, _input_size, hidden_layer
 

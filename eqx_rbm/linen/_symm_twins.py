@@ -10,9 +10,10 @@ import numpy as np
 from jaxtyping import Array, Inexact, Num, Real
 
 from ..internal._checks import feature_dtype_for
-from ..models._model import AbstractRBM, Initializer, dense_theta
+from ..models._model import AbstractRBM
 from ..models._multival_symm import RBMMultiValSymm as EqxRBMMultiValSymm
 from ..models._one_hot import OneHot
+from ..models._parts import Initializer, dense_theta
 from ..models._permutations import PermutationTable, check_filters, check_symmetries
 from ..models._symm import RBMSymm as EqxRBMSymm
 from ..models._symm import symm_default_init, tie

@@ -20,9 +20,10 @@ from ..internal._checks import (
     n_hidden_for,
 )
 from ..models._encoding import check_local_states
-from ..models._model import AbstractRBM, Initializer, default_init, dense_theta, initialise
+from ..models._model import AbstractRBM
 from ..models._multival import RBMMultiVal as EqxRBMMultiVal
 from ..models._one_hot import OneHot
+from ..models._parts import Initializer, default_init, dense_theta, initialise
 from ..models._rbm import RBM as EqxRBM
 from ..numerics._log_cosh import log_cosh
 from ..variables._variables import VariableDict, build_model, family_names, to_variables

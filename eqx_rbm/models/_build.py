@@ -10,7 +10,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from ..internal._checks import check_alpha, check_param_dtype
 from ._encoding import AbstractEncoding
-from ._model import Flags, Given, Inits
+from ._parts import Flags, Given, Inits
 
 
 def build(

@@ -12,16 +12,8 @@ from jaxtyping import Array, PRNGKeyArray
 
 from ..internal._checks import check_alpha, n_hidden_for
 from ._build import given_arrays
-from ._model import (
-    AbstractRBM,
-    Dense,
-    Flags,
-    Inits,
-    Parameters,
-    initialise,
-    outer_product_rows,
-    replace_parameters,
-)
+from ._model import AbstractRBM
+from ._parts import Dense, Flags, Inits, Parameters, initialise, outer_product_rows, replace_parameters
 from ._variables_checks import (
     Loading,
     VariablesError,

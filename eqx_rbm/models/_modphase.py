@@ -15,8 +15,8 @@ from ..numerics._log_cosh import log_cosh
 from ._build import build
 from ._dense import infer_alpha, kernel_problems
 from ._encoding import Spins
-from ._model import (
-    AbstractRBM,
+from ._model import AbstractRBM
+from ._parts import (
     Dense,
     Flags,
     Given,

@@ -13,8 +13,8 @@ from ..internal._checks import check_param_dtype, check_positive_int, feature_dt
 from ..numerics._log_cosh import log_cosh
 from ._build import build
 from ._dense import AbstractDenseRBM, dense_given
-from ._model import Initializer, default_init
 from ._one_hot import OneHot
+from ._parts import Initializer, default_init
 
 
 class RBMMultiVal(AbstractDenseRBM, strict=True):

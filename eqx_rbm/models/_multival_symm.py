@@ -12,8 +12,8 @@ from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 from ..internal._checks import check_param_dtype, check_positive_int, feature_dtype_for
 from ..numerics._log_cosh import log_cosh
 from ._build import build
-from ._model import Initializer
 from ._one_hot import OneHot
+from ._parts import Initializer
 from ._permutations import PermutationTable, check_symmetries
 from ._symm import AbstractSymmRBM, symm_default_init, symm_given
 

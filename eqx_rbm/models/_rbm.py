@@ -14,7 +14,7 @@ from ..numerics._log_cosh import log_cosh
 from ._build import build
 from ._dense import AbstractDenseRBM, dense_given
 from ._encoding import Spins
-from ._model import Initializer, default_init
+from ._parts import Initializer, default_init
 
 
 class RBM(AbstractDenseRBM, strict=True):

@@ -26,16 +26,8 @@ from jaxtyping import Array, ArrayLike, Inexact, PRNGKeyArray
 from ..numerics._log_cosh import log_cosh
 from ._build import build, given_arrays
 from ._encoding import Spins
-from ._model import (
-    AbstractRBM,
-    Dense,
-    Flags,
-    Initializer,
-    Inits,
-    Parameters,
-    initialise,
-    replace_parameters,
-)
+from ._model import AbstractRBM
+from ._parts import Dense, Flags, Initializer, Inits, Parameters, initialise, replace_parameters
 from ._permutations import (
     PermutationTable,
     check_filters,

@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from ..models._model import AbstractRBM, grouped_sum
+from ..models._model import AbstractRBM
+from ..models._parts import grouped_sum
 from ..numerics._log_cosh import log_cosh_within
 from ._support import takes_log_cosh
 

@@ -27,7 +27,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
 from ..internal._sharding import gather_rows
-from ..models._model import AbstractRBM, Dense, weighted_groups
+from ..models._model import AbstractRBM
+from ..models._parts import Dense, weighted_groups
 from . import _ratios
 from ._activations import hidden_sum
 from ._local import LocalState

@@ -33,7 +33,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool
 
-from ..models._model import AbstractRBM, grouped_sum, weighted_groups
+from ..models._model import AbstractRBM
+from ..models._parts import grouped_sum, weighted_groups
 from ._activations import Activation, activated, unbatched_all
 from ._support import takes_products
 

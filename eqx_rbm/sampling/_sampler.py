@@ -20,10 +20,11 @@ from jax.core import Tracer
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..internal._checks import check_positive_int, guarded_zero
-from ..models._model import AbstractRBM, Dense
+from ..models._model import AbstractRBM
+from ..models._parts import Dense
 from . import _flip
 from ._activations import unbatched_all
-from ._local import LocalState, _check_sites_eager, _check_state, accept_unchecked, propose_unchecked
+from ._local import LocalState, accept_unchecked, check_sites_eager, check_state, propose_unchecked
 from ._moves import AbstractMoves, ExchangeMoves, SiteMoves
 from ._support import fused_refusal
 
@@ -94,7 +95,7 @@ def _check_pairs(pairs: Any, n_sites: int) -> np.ndarray:
         raise ValueError(
             f"pairs: expected an integer array of shape (n_pairs, 2), got {table.shape} {table.dtype}"
         )
-    _check_sites_eager(table, n_sites)
+    check_sites_eager(table, n_sites)
     return table
 
 
@@ -152,7 +153,7 @@ def metropolis(
     acceptance rate, shape `(n_chains,)`.
     """
     n_sweeps = check_positive_int("n_sweeps", n_sweeps)
-    _check_state(model, state)
+    check_state(model, state)
     if state.x.ndim != 2:
         raise ValueError(
             "state: expected one batch axis of chains, x of shape (n_chains, n_sites); got x of shape "

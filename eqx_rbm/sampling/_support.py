@@ -13,7 +13,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from ..models._model import ONE_GROUP, AbstractRBM
+from ..models._model import AbstractRBM
+from ..models._parts import ONE_GROUP
 from ..numerics._log_cosh import log_cosh
 
 PRODUCT_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
