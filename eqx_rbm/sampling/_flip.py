@@ -33,7 +33,7 @@ from . import _ratios
 from ._activations import hidden_sum
 from ._local import LocalState
 from ._moves import AbstractMoves
-from ._support import takes_products
+from ._support import UNITS_PER_LOG, takes_products
 
 
 class Rows(NamedTuple):
@@ -64,8 +64,8 @@ def within_bounds(table: Rows) -> Bool[Array, ""]:
 
 
 def _log_product(factors: Array) -> Array:
-    """`sum(log(factors))` over the last axis, one logarithm per `_ratios.UNITS_PER_LOG` factors at most."""
-    chunk = _ratios.chunk_size(factors.shape[-1], _ratios.UNITS_PER_LOG[jnp.dtype(factors.dtype)])
+    """`sum(log(factors))` over the last axis, one logarithm per `UNITS_PER_LOG` factors at most."""
+    chunk = _ratios.chunk_size(factors.shape[-1], UNITS_PER_LOG[jnp.dtype(factors.dtype)])
     products = jnp.prod(factors.reshape(*factors.shape[:-1], -1, chunk), axis=-1)
     return jnp.sum(jnp.log(products), axis=-1)
 

@@ -36,10 +36,8 @@ from jaxtyping import Array, Bool
 from ..models._model import AbstractRBM
 from ..models._parts import grouped_sum, weighted_groups
 from ._activations import Activation, activated, unbatched_all
-from ._support import takes_products
+from ._support import UNITS_PER_LOG, takes_products
 
-UNITS_PER_LOG = {jnp.dtype(jnp.float64): 64, jnp.dtype(jnp.float32): 8}
-"""At most this many factors multiply before a logarithm is taken."""
 MAX_ROW_ENTRY = {jnp.dtype(jnp.float64): 9.0, jnp.dtype(jnp.float32): 9.0}
 """The largest |a_h| a product accepts: `UNITS_PER_LOG` factors within e^(+-576) (float64) or e^(+-72)."""
 STEP_SIZE = 16384

@@ -17,8 +17,9 @@ from ..models._model import AbstractRBM
 from ..models._parts import ONE_GROUP
 from ..numerics._log_cosh import log_cosh
 
-PRODUCT_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
-"""The pre-activation dtypes of the product form: real parameters only."""
+UNITS_PER_LOG = {jnp.dtype(jnp.float64): 64, jnp.dtype(jnp.float32): 8}
+"""The pre-activation dtypes of the product form (real parameters only), and for each the most
+factors that multiply before a logarithm is taken (`_ratios`)."""
 
 
 def takes_log_cosh(model: AbstractRBM) -> bool:
@@ -33,7 +34,7 @@ def takes_products(model: AbstractRBM, dtype: Any) -> bool:
     site, so that a two-valued move changes the pre-activations by a fixed row.
     """
     return (
-        takes_log_cosh(model) and model.encoding.features_per_site == 1 and jnp.dtype(dtype) in PRODUCT_DTYPES
+        takes_log_cosh(model) and model.encoding.features_per_site == 1 and jnp.dtype(dtype) in UNITS_PER_LOG
     )
 
 
