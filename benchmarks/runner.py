@@ -28,7 +28,7 @@ from .timing import Candidate, time_alternating
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GROUPS = tuple(dict.fromkeys(case.group for case in CASES))
-MAIN, COLUMNS = ("eqx_rbm", "netket", "gemm"), ("netket/eqx_rbm", "eqx_rbm/gemm")
+EQX, MAIN, COLUMNS = "eqx_rbm", ("eqx_rbm", "netket", "gemm"), ("netket/eqx_rbm", "eqx_rbm/gemm")
 TARGETS = (  # group, the cases it selects ("": all), ratio column and bound, backend ("any": both)
     ("vmc", "", "netket/eqx_rbm >= 3", "any"),
     ("vmc", "", "netket VMC+SR/eqx_rbm >= 3", "any"),
@@ -251,25 +251,20 @@ def plots(results: list[Result], info: dict[str, Any], path: Path) -> None:
         )
     if rows := [r for r in results if r.group == "scale"]:  # a run of these alone gets this plot as its own
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        for i, series in enumerate(sorted({(r.params["dtype"], r.params["samples"]) for r in rows})):
+        for i, (dtype, samples) in enumerate(
+            sorted({(r.params["dtype"], r.params["samples"]) for r in rows})
+        ):
+            chosen = [r for r in rows if (r.params["dtype"], r.params["samples"]) == (dtype, samples)]
             for side, marker, style in (("eqx_rbm", "o", "-"), ("netket", "s", "--")):
-                chosen = [r for r in rows if (r.params["dtype"], r.params["samples"]) == series]
-                points = sorted(
-                    (n_parameters(r.params["length"], r.params["alpha"]), r.median_s[side])
-                    for r in chosen
-                    if side in r.median_s
-                )
-                label = f"{side}, {series[0]}, {series[1]} samples"
-                if points:
+                size = [(n_parameters(r.params["length"], r.params["alpha"]), r) for r in chosen]
+                if points := sorted((n, r.median_s[side]) for n, r in size if side in r.median_s):
+                    label = f"{side}, {dtype}, {samples} samples"
                     ax.plot(*zip(*points, strict=True), marker=marker, ls=style, color=f"C{i}", label=label)
         ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="seconds per VMC iteration")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-        save(
-            fig,
-            "TFIM on L x L tori (N = 100, 400)",
-            path.with_name(f"{path.stem.removesuffix('-scale')}-scale.png"),
-        )
+        to = path.with_name(f"{path.stem.removesuffix('-scale')}-scale.png")
+        save(fig, "TFIM on L x L tori (N = 100, 400)", to)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,13 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     option = parser.add_argument
     option("--quick", action="store_true", help="the headline cases only (minutes)")
     option("--only", default=",".join(GROUPS), help=f"comma-separated, among {', '.join(GROUPS)}")
-    option(
-        "--select", default="", help='only the cases with these parameters, e.g. "dtype=float64 alpha=1,4"'
-    )
+    option("--select", default="", help='only cases with these parameters, e.g. "dtype=float64 alpha=1,4"')
     option("--backend", choices=["cpu", "gpu"], help="default: JAX's; names the recorded files")
-    option(
-        "--record", action="store_true", help="write benchmarks/results/<backend>[-<groups>].{md,json,png}"
-    )
+    option("--record", action="store_true", help="write results/<backend>[-<groups>].{md,json,png} here")
     # Tiny sizes, one round per case and no targets: whether every case runs (CI), not how fast.
     option("--smoke", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -307,9 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{info['cpu']}; backend {backend}: {info['device']}", file=sys.stderr)
     for case, params in plan(args.quick, set(only), args.smoke, args.select):
         results.append(r := run(case, params, args.smoke))
-        print(
-            f"  {r.title:24s} {r.case:48s} {r.shown('eqx_rbm', r.median_s.get('eqx_rbm'))}", file=sys.stderr
-        )
+        print(f"  {r.title:24s} {r.case:48s} {r.shown(EQX, r.median_s.get(EQX))}", file=sys.stderr)
     goals = [] if args.smoke else targets(results, backend, recorded.with_suffix(".json"))
     print(table := markdown(results, info, goals))
     if args.record:
