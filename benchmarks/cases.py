@@ -26,22 +26,24 @@ from .workarounds import workaround
 Pairs = dict[str, tuple[Any, tuple]]
 
 
-def models(name: str, x: Any, dtype: str, *args: Any, **kw: Any) -> tuple[Any, Any, Any]:
-    """eqx_rbm's model `name` (positional `args` for it alone), NetKet's apply and its parameters for x."""
+def forwards(name: str, x: Any, dtype: str, *args: Any, **kw: Any) -> tuple[Any, Pairs]:
+    """eqx_rbm's model `name` (positional `args` for it alone), and its forward and NetKet's on x."""
     import netket as nk  # heavy: only when timing it
 
     key, kw = jax.random.key(0), {**kw, "param_dtype": jnp.dtype(dtype)}
-    reference = getattr(nk.models, name)(**kw)
-    return getattr(eqx_rbm, name)(*args, **kw, key=key), reference.apply, reference.init(key, x[:1])
+    model, reference = getattr(eqx_rbm, name)(*args, **kw, key=key), getattr(nk.models, name)(**kw)
+    return model, {
+        "eqx_rbm": (forward_of, (model, x)),
+        "netket": (reference.apply, (reference.init(key, x[:1]), x)),
+    }
 
 
 def three(dtype: str, N: int, alpha: int, batch: int) -> Pairs:
     """eqx_rbm's RBM forward, NetKet's and the bare product."""
     spins = jnp.array([-1.0, 1.0], jnp.finfo(dtype).dtype)  # real for complex too
     x = jax.random.choice(jax.random.key(1), spins, (batch, N))
-    model, apply, params = models("RBM", x, dtype, N, alpha=alpha)
-    gemm = (lambda x, w: x.astype(w.dtype) @ w, (x, model.kernel))
-    return {"eqx_rbm": (forward_of, (model, x)), "netket": (apply, (params, x)), "gemm": gemm}
+    model, pairs = forwards("RBM", x, dtype, N, alpha=alpha)
+    return pairs | {"gemm": (lambda x, w: x.astype(w.dtype) @ w, (x, model.kernel))}
 
 
 def forward_of(m: Any, x: Any) -> Any:
@@ -105,13 +107,8 @@ def jacobian(dtype: str, **shape: Any) -> Pairs:
 @measures("RBMMultiVal forward", notes="gemm: the one-hot features times the kernel")
 def multival(dtype: str, n_classes: int, N: int, alpha: int, batch: int) -> Pairs:
     x = jax.random.randint(jax.random.key(1), (batch, N), 0, n_classes).astype(dtype)
-    model, apply, params = models("RBMMultiVal", x, dtype, N, n_classes=n_classes, alpha=alpha)
-    features = jnp.zeros((batch, model.n_features), dtype)
-    return {
-        "eqx_rbm": (forward_of, (model, x)),
-        "netket": (apply, (params, x)),
-        "gemm": (jnp.matmul, (features, model.kernel)),
-    }
+    model, pairs = forwards("RBMMultiVal", x, dtype, N, n_classes=n_classes, alpha=alpha)
+    return pairs | {"gemm": (jnp.matmul, (jnp.zeros((batch, model.n_features), dtype), model.kernel))}
 
 
 @measures(
@@ -130,13 +127,12 @@ def symmetric(dtype: str, L: int, alpha: int, batch: int) -> Pairs:
 
     x = jax.random.choice(jax.random.key(1), jnp.array([-1.0, 1.0]), (batch, L * L))
     symmetries = nk.graph.Square(L).translation_group()
-    model, apply, params = models("RBMSymm", x, dtype, symmetries=symmetries, alpha=alpha)
+    model, pairs = forwards("RBMSymm", x, dtype, symmetries=symmetries, alpha=alpha)
+    apply, (params, _) = pairs["netket"]
     # NetKet's RBMSymm needs a batch axis: each sample as a batch of one.
     one = jax.grad(lambda p, s: apply(p, s[None])[0], holomorphic=dtype.startswith("complex"))
     args, proposed = one_flip(model, x)
-    return {
-        "eqx_rbm": (forward_of, (model, x)),
-        "netket": (apply, (params, x)),
+    return pairs | {
         "eqx_rbm grad": (mean_grad(forward_of, dtype), (model, x)),
         "netket grad": (mean_grad(apply, dtype), (params, x)),
         "eqx_rbm log_derivatives": (eqx_rbm.log_derivatives, (model, x)),
