@@ -1,4 +1,1 @@
-"""Benchmarks of eqx_rbm against NetKet's models and the bare matrix product.
-
-Run `python -m benchmarks --help`.
-"""
+"""Benchmarks of eqx_rbm against NetKet and the bare matrix product: `python -m benchmarks --help`."""

@@ -1,15 +1,14 @@
 """The case table and its candidate functions: adding a case is one row of `CASES`, and a candidate
-function (`@measures`) when none fits. "eqx_rbm", "netket" and "gemm" (the bare x @ W, what any exact
-forward pays) have columns of their own; other candidates go to the last."""
+function (`@measures`) when none fits. A candidate is a `Candidate`, or a (function, arguments) pair that
+the runner jits. "eqx_rbm", "netket" and "gemm" (the bare x @ W, what any exact forward pays) have
+columns of their own; other candidates go to the last."""
 
 import itertools
-import os
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -19,29 +18,32 @@ from jax.flatten_util import ravel_pytree
 
 import eqx_rbm
 
-from .scale import scale
+from .scale import ROOT, scale
 from .timing import Candidate, Measure, measures
-from .vmc import flips, netket_sampler, propose, sample, vmc
+from .vmc import netket_sampler, vmc
 from .workarounds import workaround
 
-EQX, NETKET, GEMM = "eqx_rbm", "netket", "gemm"
+Pairs = dict[str, tuple[Any, tuple]]
 
 
-def three(dtype: str, N: int, alpha: int, batch: int) -> dict[str, tuple[Any, tuple]]:
-    """eqx_rbm's RBM forward, NetKet's and the bare product, as (function, arguments)."""
+def forwards(name: str, x: Any, dtype: str, *args: Any, **kw: Any) -> tuple[Any, Pairs]:
+    """eqx_rbm's model `name` (positional `args` for it alone), and its forward and NetKet's on x."""
     import netket as nk  # heavy: only when timing it
 
-    key, spins = jax.random.key(0), jnp.array([-1.0, 1.0], jnp.finfo(dtype).dtype)  # real for complex too
+    key, kw = jax.random.key(0), {**kw, "param_dtype": jnp.dtype(dtype)}
+    model, reference = getattr(eqx_rbm, name)(*args, **kw, key=key), getattr(nk.models, name)(**kw)
+    return model, {
+        "eqx_rbm": (forward_of, (model, x)),
+        "netket": (reference.apply, (reference.init(key, x[:1]), x)),
+    }
+
+
+def three(dtype: str, N: int, alpha: int, batch: int) -> Pairs:
+    """eqx_rbm's RBM forward, NetKet's and the bare product."""
+    spins = jnp.array([-1.0, 1.0], jnp.finfo(dtype).dtype)  # real for complex too
     x = jax.random.choice(jax.random.key(1), spins, (batch, N))
-    reference = nk.models.RBM(alpha=alpha, param_dtype=jnp.dtype(dtype))
-    model = eqx_rbm.RBM(N, alpha=alpha, param_dtype=jnp.dtype(dtype), key=key)
-    ours, theirs = (forward_of, (model, x)), (reference.apply, (reference.init(key, x[:1]), x))
-    return {EQX: ours, NETKET: theirs, GEMM: (lambda x, w: x.astype(w.dtype) @ w, (x, model.kernel))}
-
-
-def jitted(pairs: dict[str, tuple[Any, tuple]]) -> dict[str, Candidate]:
-    # A module's leaves are exactly its arrays, so plain jax.jit takes it as an argument.
-    return {name: Candidate(jax.jit(f), args) for name, (f, args) in pairs.items()}
+    model, pairs = forwards("RBM", x, dtype, N, alpha=alpha)
+    return pairs | {"gemm": (lambda x, w: x.astype(w.dtype) @ w, (x, model.kernel))}
 
 
 def forward_of(m: Any, x: Any) -> Any:
@@ -52,16 +54,25 @@ def mean_grad(f: Any, dtype: str) -> Any:
     return jax.grad(lambda p, x: jnp.mean(f(p, x)), holomorphic=dtype.startswith("complex"))
 
 
+def one_flip(model: Any, x: Any) -> tuple[tuple, Any]:
+    """`eqx_rbm.propose`'s arguments for one single-site flip per configuration, and its proposal."""
+    sites = jax.random.randint(jax.random.key(2), (x.shape[0], 1), 0, x.shape[1])
+    args = (model, eqx_rbm.local_state(model, x), sites, -jnp.take_along_axis(x, sites, axis=-1))
+    return args, eqx_rbm.propose(*args)[1]
+
+
+def propose(*args: Any) -> Any:
+    return eqx_rbm.propose(*args)[0]
+
+
 @measures("RBM forward")
-def forward(**shape: Any) -> dict[str, Candidate]:
-    return jitted(three(**shape))
+def forward(**shape: Any) -> Pairs:
+    return three(**shape)
 
 
 @measures("grad of mean log psi", notes="gemm: the forward product only; complex: holomorphic, as NetKet's")
-def grad(dtype: str, **shape: Any) -> dict[str, Candidate]:
-    return jitted(
-        {k: (f if k == GEMM else mean_grad(f, dtype), a) for k, (f, a) in three(dtype, **shape).items()}
-    )
+def grad(dtype: str, **shape: Any) -> Pairs:
+    return {k: (f if k == "gemm" else mean_grad(f, dtype), a) for k, (f, a) in three(dtype, **shape).items()}
 
 
 @measures(
@@ -70,9 +81,9 @@ def grad(dtype: str, **shape: Any) -> dict[str, Candidate]:
     notes="eqx_rbm: closed-form log_derivatives; netket, vmap(grad): vmap(grad) of apply, of the module; "
     "flat: jacobian(...).flat(); kernel: the centred n x n kernel; gemm: the forward product",
 )
-def jacobian(dtype: str, **shape: Any) -> dict[str, Candidate]:
+def jacobian(dtype: str, **shape: Any) -> Pairs:
     pairs = three(dtype, **shape)
-    (apply, on_params), on_model = pairs[NETKET], pairs[EQX][1]
+    (apply, on_params), on_model = pairs["netket"], pairs["eqx_rbm"][1]
 
     def per_sample(f):
         return jax.vmap(jax.grad(f, holomorphic=dtype.startswith("complex")), in_axes=(None, 0))
@@ -82,31 +93,22 @@ def jacobian(dtype: str, **shape: Any) -> dict[str, Candidate]:
         y = y - jnp.mean(y, axis=0)
         return y @ y.conj().T
 
-    return jitted(
-        {
-            EQX: (eqx_rbm.log_derivatives, on_model),
-            NETKET: (per_sample(apply), on_params),
-            GEMM: pairs[GEMM],
-            "vmap(grad)": (per_sample(forward_of), on_model),
-            "flat": (lambda m, x: eqx_rbm.jacobian(m, x).flat(), on_model),
-            "kernel": (lambda m, x: eqx_rbm.jacobian(m, x, centred=True).kernel(), on_model),
-            "kernel via vmap(grad)": (dense_kernel, on_model),
-        }
-    )
+    return {
+        "eqx_rbm": (eqx_rbm.log_derivatives, on_model),
+        "netket": (per_sample(apply), on_params),
+        "gemm": pairs["gemm"],
+        "vmap(grad)": (per_sample(forward_of), on_model),
+        "flat": (lambda m, x: eqx_rbm.jacobian(m, x).flat(), on_model),
+        "kernel": (lambda m, x: eqx_rbm.jacobian(m, x, centred=True).kernel(), on_model),
+        "kernel via vmap(grad)": (dense_kernel, on_model),
+    }
 
 
 @measures("RBMMultiVal forward", notes="gemm: the one-hot features times the kernel")
-def multival(dtype: str, n_classes: int, N: int, alpha: int, batch: int) -> dict[str, Candidate]:
-    import netket as nk
-
-    x, key = jax.random.randint(jax.random.key(1), (batch, N), 0, n_classes).astype(dtype), jax.random.key(0)
-    model = eqx_rbm.RBMMultiVal(N, n_classes, alpha=alpha, param_dtype=jnp.dtype(dtype), key=key)
-    reference = nk.models.RBMMultiVal(n_classes=n_classes, alpha=alpha, param_dtype=jnp.dtype(dtype))
-    features = jnp.zeros((batch, model.n_features), dtype)
-    theirs = (reference.apply, (reference.init(key, x[:1]), x))
-    return jitted(
-        {EQX: (forward_of, (model, x)), NETKET: theirs, GEMM: (jnp.matmul, (features, model.kernel))}
-    )
+def multival(dtype: str, n_classes: int, N: int, alpha: int, batch: int) -> Pairs:
+    x = jax.random.randint(jax.random.key(1), (batch, N), 0, n_classes).astype(dtype)
+    model, pairs = forwards("RBMMultiVal", x, dtype, N, n_classes=n_classes, alpha=alpha)
+    return pairs | {"gemm": (jnp.matmul, (jnp.zeros((batch, model.n_features), dtype), model.kernel))}
 
 
 @measures(
@@ -120,28 +122,24 @@ def multival(dtype: str, n_classes: int, N: int, alpha: int, batch: int) -> dict
     "grad: jax.grad of mean log psi; log_derivatives: eqx_rbm.log_derivatives against NetKet's "
     "vmap(grad); propose: one single-site proposal per sample, recompute: its full evaluation",
 )
-def symmetric(dtype: str, L: int, alpha: int, batch: int) -> dict[str, Candidate]:
+def symmetric(dtype: str, L: int, alpha: int, batch: int) -> Pairs:
     import netket as nk
 
-    symmetries, key = nk.graph.Square(L).translation_group(), jax.random.key(0)
     x = jax.random.choice(jax.random.key(1), jnp.array([-1.0, 1.0]), (batch, L * L))
-    model = eqx_rbm.RBMSymm(symmetries, alpha=alpha, param_dtype=jnp.dtype(dtype), key=key)
-    reference = nk.models.RBMSymm(symmetries=symmetries, alpha=alpha, param_dtype=jnp.dtype(dtype))
-    params, proposal = reference.init(key, x[:1]), flips(model, x)
+    symmetries = nk.graph.Square(L).translation_group()
+    model, pairs = forwards("RBMSymm", x, dtype, symmetries=symmetries, alpha=alpha)
+    apply, (params, _) = pairs["netket"]
     # NetKet's RBMSymm needs a batch axis: each sample as a batch of one.
-    one = jax.grad(lambda p, s: reference.apply(p, s[None])[0], holomorphic=dtype.startswith("complex"))
-    return jitted(
-        {
-            EQX: (forward_of, (model, x)),
-            NETKET: (reference.apply, (params, x)),
-            "eqx_rbm grad": (mean_grad(forward_of, dtype), (model, x)),
-            "netket grad": (mean_grad(reference.apply, dtype), (params, x)),
-            "eqx_rbm log_derivatives": (eqx_rbm.log_derivatives, (model, x)),
-            "netket vmap(grad)": (jax.vmap(one, in_axes=(None, 0)), (params, x)),
-            "eqx_rbm propose": (propose, proposal),
-            "recompute": (forward_of, (model, eqx_rbm.propose(*proposal)[1].x)),
-        }
-    )
+    one = jax.grad(lambda p, s: apply(p, s[None])[0], holomorphic=dtype.startswith("complex"))
+    args, proposed = one_flip(model, x)
+    return pairs | {
+        "eqx_rbm grad": (mean_grad(forward_of, dtype), (model, x)),
+        "netket grad": (mean_grad(apply, dtype), (params, x)),
+        "eqx_rbm log_derivatives": (eqx_rbm.log_derivatives, (model, x)),
+        "netket vmap(grad)": (jax.vmap(one, in_axes=(None, 0)), (params, x)),
+        "eqx_rbm propose": (propose, args),
+        "recompute": (forward_of, (model, proposed.x)),
+    }
 
 
 @measures(
@@ -150,17 +148,15 @@ def symmetric(dtype: str, L: int, alpha: int, batch: int) -> dict[str, Candidate
     notes="eqx_rbm: eqx_rbm.propose, one flip per chain; recompute: log psi of the proposal; activations: "
     "the activation of every hidden unit of the proposal, what any exact update pays",
 )
-def local_move(chains: int, **shape: Any) -> dict[str, Candidate]:
-    model, x = three(batch=chains, **shape)[EQX][1]
-    proposed = eqx_rbm.propose(*(args := flips(model, x)))[1]
-    return jitted(
-        {
-            EQX: (propose, args),
-            "recompute": (forward_of, (model, proposed.x)),
-            GEMM: (jnp.matmul, (proposed.x, model.kernel)),
-            "activations": (lambda t: jnp.sum(model.activation(t), axis=-1), (proposed.theta,)),
-        }
-    )
+def local_move(chains: int, **shape: Any) -> Pairs:
+    model, x = three(batch=chains, **shape)["eqx_rbm"][1]
+    args, proposed = one_flip(model, x)
+    return {
+        "eqx_rbm": (propose, args),
+        "recompute": (forward_of, (model, proposed.x)),
+        "gemm": (jnp.matmul, (proposed.x, model.kernel)),
+        "activations": (lambda t: jnp.sum(model.activation(t), axis=-1), (proposed.theta,)),
+    }
 
 
 @measures(
@@ -170,7 +166,7 @@ def local_move(chains: int, **shape: Any) -> dict[str, Candidate]:
     "propose/accept scan: a scan of local_state, propose and accept; recompute: log psi of each flip",
 )
 def local_loop(chains: int, n_sweeps: int = 4, **shape: Any) -> dict[str, Candidate]:
-    model, x = three(batch=chains, **shape)[EQX][1]
+    model, x = three(batch=chains, **shape)["eqx_rbm"][1]
     steps = n_sweeps * x.shape[-1]
 
     def recompute(m, x, key):  # every flip accepted: the acceptance test costs next to nothing
@@ -180,10 +176,25 @@ def local_loop(chains: int, n_sweeps: int = 4, **shape: Any) -> dict[str, Candid
 
         return jax.lax.scan(flip, x, jax.random.randint(key, (steps, x.shape[0], 1), 0, x.shape[-1]))[1]
 
-    def cached(scan):
-        return lambda m, x, k: sample(m, eqx_rbm.local_state(m, x), k, n_sweeps, scan=scan)[0]
+    def scanned(m, x, key):  # random numbers drawn a sweep at a time: memory stays O(n_sites n_chains)
+        def flip(state, inputs):
+            site, log_u = inputs
+            delta, proposed = eqx_rbm.propose(m, state, site, -jnp.take_along_axis(state.x, site, axis=-1))
+            return eqx_rbm.accept(state, proposed, log_u < 2 * delta.real), None  # |psi'|^2 / |psi|^2
 
-    candidates = {EQX: cached(False), "recompute": recompute, "propose/accept scan": cached(True)}
+        def sweep(state, key):
+            k_site, k_accept = jax.random.split(key)
+            sites = jax.random.randint(k_site, (x.shape[-1], x.shape[0], 1), 0, x.shape[-1])
+            log_u = jnp.log(jax.random.uniform(k_accept, sites.shape[:2]))
+            state = jax.lax.scan(flip, state, (sites, log_u))[0]
+            return state, state.x
+
+        return jax.lax.scan(sweep, eqx_rbm.local_state(m, x), jax.random.split(key, n_sweeps))[1]
+
+    def metropolis(m, x, key):
+        return eqx_rbm.metropolis(m, eqx_rbm.local_state(m, x), key, n_sweeps=n_sweeps)[0]
+
+    candidates = {"eqx_rbm": metropolis, "recompute": recompute, "propose/accept scan": scanned}
     return {
         name: Candidate(jax.jit(f), (model, x, jax.random.key(2)), steps) for name, f in candidates.items()
     }
@@ -195,15 +206,12 @@ def local_loop(chains: int, n_sweeps: int = 4, **shape: Any) -> dict[str, Candid
     notes="eqx_rbm: the module passed to jax.jit; eqx.filter_jit: the same, filtering the module's pytree "
     "on every call; looped: time per forward of 100 in one jitted lax.map",
 )
-def overhead(loop: int = 100, **shape: Any) -> dict[str, Candidate]:
+def overhead(loop: int = 100, **shape: Any) -> dict[str, Candidate | tuple]:
     pairs = three(**shape)
-    model, x = pairs[EQX][1]
+    model, x = pairs["eqx_rbm"][1]
     xs = jnp.broadcast_to(x, (loop, *x.shape))
     looped = Candidate(jax.jit(lambda m, xs: jax.lax.map(m, xs)), (model, xs), calls=loop)
-    return jitted(pairs) | {
-        "eqx.filter_jit": Candidate(eqx.filter_jit(forward_of), (model, x)),
-        "looped": looped,
-    }
+    return pairs | {"eqx.filter_jit": Candidate(eqx.filter_jit(forward_of), (model, x)), "looped": looped}
 
 
 symmetric_vmc = Measure(
@@ -230,17 +238,17 @@ def compile_time(repeats: int, **shape: Any) -> dict[str, float]:
 
 @measures("import time", notes="a fresh interpreter; eqx_rbm includes jax and equinox, netket jax and flax")
 def import_time(repeats: int) -> dict[str, float]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]), *sys.path]))
-
     def seconds(module: str) -> float:
         code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
         run = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
         )
         return float(run.stdout.split()[-1])
 
-    modules = {"jax": "jax", "equinox": "equinox", EQX: "eqx_rbm", NETKET: "netket"}
-    return {name: statistics.median(seconds(m) for _ in range(repeats)) for name, m in modules.items()}
+    return {
+        m: statistics.median(seconds(m) for _ in range(repeats))
+        for m in ("jax", "equinox", "eqx_rbm", "netket")
+    }
 
 
 @measures("peak memory", unit="bytes", notes="XLA's temporary and output buffers planned for the forward")

@@ -7,7 +7,6 @@ Every case compiles its candidates, then times them in alternating rounds (`benc
 import argparse
 import datetime
 import importlib.metadata
-import importlib.util
 import json
 import math
 import os
@@ -24,11 +23,12 @@ import jax
 import eqx_rbm
 
 from .cases import CASES, Case, parse
+from .scale import n_parameters
 from .timing import Candidate, time_alternating
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GROUPS = tuple(dict.fromkeys(case.group for case in CASES))
-MAIN, COLUMNS = ("eqx_rbm", "netket", "gemm"), ("netket/eqx_rbm", "eqx_rbm/gemm")
+EQX, MAIN, COLUMNS = "eqx_rbm", ("eqx_rbm", "netket", "gemm"), ("netket/eqx_rbm", "eqx_rbm/gemm")
 TARGETS = (  # group, the cases it selects ("": all), ratio column and bound, backend ("any": both)
     ("vmc", "", "netket/eqx_rbm >= 3", "any"),
     ("vmc", "", "netket VMC+SR/eqx_rbm >= 3", "any"),
@@ -80,6 +80,19 @@ class Result:
     ratios: dict[str, float | None]
     remarks: dict[str, str]  # what a candidate function says instead of a number (out of memory, ...)
 
+    def shown(self, name: str, value: float | None) -> str:
+        """The value of a candidate or ratio column: "-" if none, memory where the unit or name says so."""
+        if value is None or not math.isfinite(value):
+            return "-"
+        if "/" in name and name not in self.median_s:
+            return f"{value:.2f}x"
+        if self.unit == "bytes" or name.endswith("peak"):
+            return f"{value / 2**20:.1f} MiB"
+        scale, unit = next(
+            (s, u) for s, u in ((1, "s"), (1e-3, "ms"), (1e-6, "us")) if value >= s or u == "us"
+        )
+        return f"{value / scale:.2f} {unit}"
+
 
 def ratio(times: dict[str, float], column: str) -> float | None:
     """Column "a/b" of the candidates' times, where a side may be a sum "x + y", or a candidate's own
@@ -108,8 +121,11 @@ def plan(quick: bool, only: set[str], smoke: bool, select: str = "") -> list[tup
 def run(case: Case, params: dict[str, Any], smoke: bool) -> Result:
     m = case.measure
     medians, rounds = m.fn(**params), params.get("repeats", 1)
-    if all(isinstance(c, Candidate) for c in medians.values()):  # else measured by the function itself
-        medians, rounds = time_alternating(medians, *((1, 0.0) if smoke else case.timing))
+    if not all(isinstance(v, float | str) for v in medians.values()):  # else measured by the function itself
+        jitted = {
+            k: c if isinstance(c, Candidate) else Candidate(jax.jit(c[0]), c[1]) for k, c in medians.items()
+        }
+        medians, rounds = time_alternating(jitted, *((1, 0.0) if smoke else case.timing))
     remarks = {k: v for k, v in medians.items() if isinstance(v, str)}
     medians = {k: v for k, v in medians.items() if not isinstance(v, str)}
     ratios = {c: ratio(medians, c) for c in (*COLUMNS, *m.ratios)}
@@ -135,30 +151,15 @@ def machine(backend: str) -> dict[str, Any]:
     }
 
 
-def _value(value: float | None, unit: str) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    if unit == "bytes":
-        return f"{value / 2**20:.1f} MiB"
-    scale, suffix = next((s, u) for s, u in ((1, "s"), (1e-3, "ms"), (1e-6, "us")) if value >= s or u == "us")
-    return f"{value / scale:.2f} {suffix}"
-
-
-def unit(r: Result, name: str) -> str:
-    """A candidate's unit: memory where its name says peak, else the row's."""
-    return "bytes" if name.endswith("peak") else r.unit
-
-
 def markdown(results: list[Result], info: dict[str, Any], goals: list[str]) -> str:
     """The table, aligned to read as text too, its notes and the targets."""
     rows = [["group", "case", *MAIN, *COLUMNS, "other", "rounds"]]
     for r in results:
-        other = [f"{k}: {_value(v, unit(r, k))}" for k, v in r.median_s.items() if k not in MAIN]
-        other += [f"{c}: {r.ratios[c]:.2f}x" for c in r.columns if r.ratios[c] is not None]
+        other = [f"{k}: {r.shown(k, v)}" for k, v in r.median_s.items() if k not in MAIN]
+        other += [f"{c}: {r.shown(c, r.ratios[c])}" for c in r.columns if r.ratios[c] is not None]
         other += [f"{k}: {v}" for k, v in r.remarks.items()]
-        ratios = [f"{r.ratios[c]:.2f}x" if r.ratios[c] is not None else "-" for c in COLUMNS]
-        rows.append([r.title, r.case, *(_value(r.median_s.get(k), r.unit) for k in MAIN), *ratios])
-        rows[-1] += ["; ".join(other), str(r.rounds)]
+        cells = [r.shown(k, r.median_s.get(k)) for k in MAIN] + [r.shown(c, r.ratios[c]) for c in COLUMNS]
+        rows.append([r.title, r.case, *cells, "; ".join(other), str(r.rounds)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     rows.insert(1, ["-" * w for w in widths])
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in rows]
@@ -168,7 +169,7 @@ def markdown(results: list[Result], info: dict[str, Any], goals: list[str]) -> s
     return "\n".join([f"Machine: {machine}.", "", *lines, *sections[0], *sections[1]]) + "\n"
 
 
-def targets(results: list[Result], backend: str, before: list[dict[str, Any]]) -> list[str]:
+def targets(results: list[Result], backend: str, recorded: Path) -> list[str]:
     """Every target row checked on each result it selects, then the comparison with the recorded run."""
     out = []
     for group, selector, promise, on in TARGETS:
@@ -176,17 +177,24 @@ def targets(results: list[Result], backend: str, before: list[dict[str, Any]]) -
         for r in results:
             chosen = r.group == group and all(r.params.get(k) in v for k, v in parse(selector).items())
             if on in ("any", backend) and chosen and (value := ratio(r.median_s, column)) is not None:
-                met = value >= float(bound) if op == ">=" else value <= float(bound)
-                shown = f"{value:.2f}x" if "/" in column else _value(value, unit(r, column))
-                out.append(f"- {'met' if met else 'NOT met'}: {r.title} {r.case}: {shown} ({promise})")
-    return out + vs_recorded(results, before)
+                verdict = (
+                    "met" if (value >= float(bound) if op == ">=" else value <= float(bound)) else "NOT met"
+                )
+                out.append(f"- {verdict}: {r.title} {r.case}: {r.shown(column, value)} ({promise})")
+    return out + vs_recorded(results, recorded)
 
 
-def vs_recorded(results: list[Result], before: list[dict[str, Any]]) -> list[str]:
+def vs_recorded(results: list[Result], recorded: Path) -> list[str]:
     """Real-dtype timed rows against the recorded run, matched by title and case (rows it lacks are
     skipped). Relative to a reference run alongside, the bare GEMM else NetKet, so that a busier
     machine does not read as a slower library; the median over rows, now over then, at most 1.1."""
-    then = {(r.get("title", r.get("group")), r.get("case")): r.get("median_s") or {} for r in before}
+    try:  # read before it is replaced; unreadable means none
+        then = {
+            (r.get("title", r.get("group")), r.get("case")): r.get("median_s") or {}
+            for r in json.loads(recorded.read_text())["results"]
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
     relative = lambda times: ratio(times, "eqx_rbm/gemm") or ratio(times, "eqx_rbm/netket")  # noqa: E731
     changes = []
     for r in results:
@@ -204,72 +212,59 @@ def vs_recorded(results: list[Result], before: list[dict[str, Any]]) -> list[str
     ]
 
 
-def _pyplot() -> Any:
-    """matplotlib's pyplot without a display, or None where it is not installed."""
-    if importlib.util.find_spec("matplotlib") is None:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
+def plots(results: list[Result], info: dict[str, Any], path: Path) -> None:
+    """`path`: NetKet's time over eqx_rbm's per headline case, bars on a log scale with a line at 1x; with
+    scale rows, <path>-scale.png too: time per VMC iteration against the number of parameters, log-log."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("(no plot: matplotlib is not installed)", file=sys.stderr)
+        return
+    matplotlib.use("Agg")  # no display
     import matplotlib.pyplot as plt
 
-    return plt
-
-
-def _save(plt: Any, fig: Any, info: dict[str, Any], title: str, path: Path) -> bool:
-    """`title`, the device and date above the figure, written to `path`."""
     device = f"{info['cpu']}, {info['cores']} cores" if info["backend"] == "cpu" else info["device"]
-    fig.axes[0].set_title(f"{title}, {device}\njax {info['jax']}, {info['date_utc']}", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
 
+    def save(fig: Any, title: str, path: Path) -> None:
+        fig.axes[0].set_title(f"{title}, {device}\njax {info['jax']}, {info['date_utc']}", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
 
-def plot(results: list[Result], info: dict[str, Any], path: Path) -> bool:
-    """Horizontal bars of NetKet's time over eqx_rbm's per headline case, log scale, a line at 1x."""
     timed = [r for r in results if r.unit == "time" and r.ratios["netket/eqx_rbm"]]
-    shown = list(reversed([r for r in timed if r.plot] or timed))  # barh draws bottom up
-    values = [r.ratios["netket/eqx_rbm"] or math.nan for r in shown]
-    if not shown or (plt := _pyplot()) is None:
-        return False
-    fig, ax = plt.subplots(figsize=(9, 0.3 * len(shown) + 1.4))
-    ax.barh([f"{r.title}: {r.case}" for r in shown], values, color=["C2" if v >= 1 else "C1" for v in values])
-    for y, v in enumerate(values):
-        ax.annotate(f"{v:.2f}x", (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.axvline(1.0, color="black", linewidth=1)
-    ax.margins(x=0.12)  # room for the labels
-    ax.set(xscale="log", xlabel="NetKet's time / eqx_rbm's time (> 1: eqx_rbm is faster)")
-    ax.tick_params(axis="y", labelsize=8)
-    ax.grid(True, axis="x", which="both", alpha=0.3)
-    title = f"eqx_rbm {info['eqx_rbm']} against NetKet {info['netket']}, {info['backend'].upper()}"
-    return _save(plt, fig, info, title, path)
-
-
-def plot_scale(results: list[Result], info: dict[str, Any], path: Path) -> bool:
-    """Time per VMC iteration against the number of parameters, log-log, both libraries (scale rows)."""
-    from .scale import n_parameters
-
-    rows = [r for r in results if r.group == "scale"]
-    if not rows or (plt := _pyplot()) is None:
-        return False
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, series in enumerate(sorted({(r.params["dtype"], r.params["samples"]) for r in rows})):
-        for side, marker, style in (("eqx_rbm", "o", "-"), ("netket", "s", "--")):
-            chosen = [
-                r for r in rows if (r.params["dtype"], r.params["samples"]) == series and side in r.median_s
-            ]
-            points = sorted(
-                (n_parameters(r.params["length"], r.params["alpha"]), r.median_s[side]) for r in chosen
+    if shown := list(reversed([r for r in timed if r.plot] or timed)):  # barh draws bottom up
+        values = [r.ratios["netket/eqx_rbm"] or math.nan for r in shown]
+        fig, ax = plt.subplots(figsize=(9, 0.3 * len(shown) + 1.4))
+        labels, colours = [f"{r.title}: {r.case}" for r in shown], ["C2" if v >= 1 else "C1" for v in values]
+        ax.barh(labels, values, color=colours)
+        for y, v in enumerate(values):
+            ax.annotate(
+                f"{v:.2f}x", (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8
             )
-            label = f"{side}, {series[0]}, {series[1]} samples"
-            if points:
-                ax.plot(*zip(*points, strict=True), marker=marker, ls=style, color=f"C{i}", label=label)
-    ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="seconds per VMC iteration")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    return _save(plt, fig, info, "TFIM on L x L tori (N = 100, 400)", path)
+        ax.axvline(1.0, color="black", linewidth=1)
+        ax.margins(x=0.12)  # room for the labels
+        ax.set(xscale="log", xlabel="NetKet's time / eqx_rbm's time (> 1: eqx_rbm is faster)")
+        ax.tick_params(axis="y", labelsize=8)
+        ax.grid(True, axis="x", which="both", alpha=0.3)
+        save(
+            fig, f"eqx_rbm {info['eqx_rbm']} against NetKet {info['netket']}, {info['backend'].upper()}", path
+        )
+    if rows := [r for r in results if r.group == "scale"]:  # a run of these alone gets this plot as its own
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for i, (dtype, samples) in enumerate(
+            sorted({(r.params["dtype"], r.params["samples"]) for r in rows})
+        ):
+            chosen = [r for r in rows if (r.params["dtype"], r.params["samples"]) == (dtype, samples)]
+            for side, marker, style in (("eqx_rbm", "o", "-"), ("netket", "s", "--")):
+                size = [(n_parameters(r.params["length"], r.params["alpha"]), r) for r in chosen]
+                if points := sorted((n, r.median_s[side]) for n, r in size if side in r.median_s):
+                    label = f"{side}, {dtype}, {samples} samples"
+                    ax.plot(*zip(*points, strict=True), marker=marker, ls=style, color=f"C{i}", label=label)
+        ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="seconds per VMC iteration")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+        to = path.with_name(f"{path.stem.removesuffix('-scale')}-scale.png")
+        save(fig, "TFIM on L x L tori (N = 100, 400)", to)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,16 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     option = parser.add_argument
     option("--quick", action="store_true", help="the headline cases only (minutes)")
     option("--only", default=",".join(GROUPS), help=f"comma-separated, among {', '.join(GROUPS)}")
-    option(
-        "--select", default="", help='only the cases with these parameters, e.g. "dtype=float64 alpha=1,4"'
-    )
+    option("--select", default="", help='only cases with these parameters, e.g. "dtype=float64 alpha=1,4"')
     option("--backend", choices=["cpu", "gpu"], help="default: JAX's; names the recorded files")
-    option(
-        "--record", action="store_true", help="write benchmarks/results/<backend>[-<groups>].{md,json,png}"
-    )
-    option("--json", type=Path, help="write the results as JSON here")
-    option("--markdown", type=Path, help="write the table as Markdown here, and the plot beside it")
-    option("--plot", type=Path, help="write the plot here (PNG, with matplotlib)")
+    option("--record", action="store_true", help="write results/<backend>[-<groups>].{md,json,png} here")
     # Tiny sizes, one round per case and no targets: whether every case runs (CI), not how fast.
     option("--smoke", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -305,34 +293,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--backend {backend}: JAX has no such device here ({error}); use --backend cpu")
     # Some groups only are recorded beside the full run (<backend>-heisenberg, ...), never over it.
     recorded = RESULTS / ("-".join([backend, *only]) if set(only) != set(GROUPS) else backend)
-    if args.record:
-        args.json, args.markdown = (
-            args.json or recorded.with_suffix(".json"),
-            args.markdown or recorded.with_suffix(".md"),
-        )
-    try:  # the recorded run, read before it is replaced; unreadable means none
-        before = [
-            r for r in json.loads(recorded.with_suffix(".json").read_text())["results"] if isinstance(r, dict)
-        ]
-    except (OSError, ValueError, KeyError, TypeError):
-        before = []
 
     info, results = machine(backend), []
     print(f"{info['cpu']}; backend {backend}: {info['device']}", file=sys.stderr)
     for case, params in plan(args.quick, set(only), args.smoke, args.select):
         results.append(r := run(case, params, args.smoke))
-        print(f"  {r.title:24s} {r.case:48s} {_value(r.median_s.get('eqx_rbm'), r.unit)}", file=sys.stderr)
-    goals = [] if args.smoke else targets(results, backend, before)
-    table = markdown(results, info, goals)
-    print(table)
-    document = {"machine": info, "results": [asdict(r) for r in results], "targets": goals}
-    for path, text in ((args.json, json.dumps(document, indent=2) + "\n"), (args.markdown, table)):
-        if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-    plot_path = args.plot or (args.markdown and args.markdown.with_suffix(".png"))
-    if plot_path and not plot(results, info, plot_path):
-        print("(no plot: matplotlib is not installed or no case was timed against NetKet)", file=sys.stderr)
-    if plot_path:  # a run of the scale cases alone (recorded as <backend>-scale) gets this plot as its own
-        plot_scale(results, info, plot_path.with_name(f"{plot_path.stem.removesuffix('-scale')}-scale.png"))
+        print(f"  {r.title:24s} {r.case:48s} {r.shown(EQX, r.median_s.get(EQX))}", file=sys.stderr)
+    goals = [] if args.smoke else targets(results, backend, recorded.with_suffix(".json"))
+    print(table := markdown(results, info, goals))
+    if args.record:
+        document = {"machine": info, "results": [asdict(r) for r in results], "targets": goals}
+        recorded.with_suffix(".json").write_text(json.dumps(document, indent=2) + "\n")
+        recorded.with_suffix(".md").write_text(table)
+        plots(results, info, recorded.with_suffix(".png"))
     return 0

@@ -1,29 +1,22 @@
-"""Research-scale VMC iterations of benchmarks/vmc.py: the transverse-field Ising model on L x L tori.
-
-Each library runs in a process of its own, one after the other, so that its peak memory (VmHWM) is its
-own and a run past the memory or time limit is recorded as such instead of taking the machine with it.
-`python -m benchmarks.scale '{"side": "eqx_rbm", "dtype": "float64", "length": 10, ...}'` runs one side
-and prints its medians as JSON.
-"""
+"""Research-scale VMC iterations of benchmarks/vmc.py, each library in a process of its own (see the
+notes below), so that a run past the memory or time limit is recorded as such instead of taking the
+machine with it. `python -m benchmarks.scale '{"side": "eqx_rbm", "dtype": "float64", "length": 10, ...}'`
+runs one side and prints its medians as JSON."""
 
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .timing import Candidate, measures, time_alternating
 
-MEMORY_LIMIT = 14 * 2**30
-"""Resident memory past which a side is stopped and recorded as out of memory (the machine has 24 GiB)."""
-TIME_LIMIT = 900.0
-"""Seconds a side may take, compiling and every round included, before it is recorded as too slow."""
-BUDGET = 20.0
-"""Seconds of timed rounds per side after the first `repeats`, at most 20 rounds in all."""
+ROOT = Path(__file__).resolve().parents[1]  # where `python -m benchmarks.scale` finds this package
+MEMORY_LIMIT = 14 * 2**30  # resident bytes past which a side is stopped (the machine has 24 GiB)
+TIME_LIMIT = 900.0  # seconds a side may take, compiling and every round included
+BUDGET = 20.0  # seconds of timed rounds per side after the first `repeats`, at most 20 rounds in all
 
 
 def torus_bonds(length: int) -> np.ndarray:
@@ -46,22 +39,17 @@ def run_side(side: str, dtype: str, length: int, alpha: int, samples: int, chain
     jax.config.update("jax_enable_x64", True)
     from . import vmc
 
-    n = length * length
-    if side == "eqx_rbm":
-        import eqx_rbm
-
-        k_model, k_chains, key = jax.random.split(jax.random.key(0), 3)
-        model = eqx_rbm.RBM(n, alpha=alpha, param_dtype=jnp.dtype(dtype), key=k_model)
-        x = jax.random.choice(k_chains, jnp.array([-1.0, 1.0]), (chains, n))
-        candidates = vmc.ours(model, x, key, samples // chains, jnp.asarray(torus_bonds(length)))
+    if side == "eqx_rbm":  # NetKet not even imported: the peak is eqx_rbm's own
+        candidates = vmc.ours(dtype, alpha, samples, chains, torus_bonds(length))
     else:
         import netket as nk
 
-        graph = nk.graph.Square(length, pbc=True)
-        hamiltonian = nk.operator.IsingJax(nk.hilbert.Spin(0.5, N=n), graph, h=vmc.FIELD, J=-1.0)
-        driver = vmc.netket_driver(hamiltonian, jnp.dtype(dtype), alpha, samples, chains)
+        hamiltonian = vmc.tfim(nk.graph.Square(length, pbc=True))
+        model = nk.models.RBM(alpha=alpha, param_dtype=jnp.dtype(dtype))
+        sampler = nk.sampler.MetropolisLocal(hamiltonian.hilbert, n_chains=chains)
+        driver = vmc.netket_driver(hamiltonian, model, sampler, samples)
         candidates = {
-            "netket": Candidate(vmc._iteration, (driver,)),
+            "netket": Candidate(vmc.iteration, (driver,)),
             "netket sample": Candidate(driver.state.sample),
         }
     # At most 20 rounds; one round (--smoke) says whether it runs.
@@ -79,11 +67,10 @@ def _memory(pid: int | str, field: str = "VmRSS") -> int:
     return next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith(field)), 0)
 
 
-def _side(params: dict[str, Any]) -> dict[str, float | str]:
+def _side(params: dict) -> dict[str, float | str]:
     """One side in a child process, stopped past the memory or time limit."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]), *sys.path]))
     command = [sys.executable, "-m", "benchmarks.scale", json.dumps(params)]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     start, peak, side = time.perf_counter(), 0, params["side"]
     while child.poll() is None:
         peak = max(peak, _memory(child.pid))
@@ -109,15 +96,8 @@ def _side(params: dict[str, Any]) -> dict[str, float | str]:
     f"maximum resident memory, its imports included; a side past {MEMORY_LIMIT / 2**30:.0f} GiB or "
     f"{TIME_LIMIT:.0f} s is stopped and recorded so",
 )
-def scale(
-    dtype: str, length: int, alpha: int, samples: int, chains: int, repeats: int
-) -> dict[str, float | str]:
-    params = {"dtype": dtype, "length": length, "alpha": alpha, "samples": samples, "chains": chains}
-    params["repeats"] = repeats
-    out: dict[str, float | str] = {}
-    for side in ("eqx_rbm", "netket"):
-        out.update(_side({"side": side, **params}))
-    return out
+def scale(**params: str | int) -> dict[str, float | str]:
+    return _side({"side": "eqx_rbm", **params}) | _side({"side": "netket", **params})
 
 
 if __name__ == "__main__":
