@@ -212,9 +212,11 @@ def vs_recorded(results: list[Result], recorded: Path) -> list[str]:
     ]
 
 
-def plots(results: list[Result], info: dict[str, Any], path: Path) -> None:
-    """`path`: NetKet's time over eqx_rbm's per headline case, bars on a log scale with a line at 1x; with
-    scale rows, <path>-scale.png too: time per VMC iteration against the number of parameters, log-log."""
+def scale_plot(results: list[Result], info: dict[str, Any], path: Path) -> None:
+    """`path`: time per VMC iteration against the number of parameters, log-log, of the scale rows. (The
+    docs build draws NetKet's time over eqx_rbm's per headline case from the JSON: docs_tools/hooks.py.)"""
+    if not (rows := [r for r in results if r.group == "scale"]):
+        return
     try:
         import matplotlib
     except ImportError:
@@ -223,48 +225,23 @@ def plots(results: list[Result], info: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")  # no display
     import matplotlib.pyplot as plt
 
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (dtype, samples) in enumerate(sorted({(r.params["dtype"], r.params["samples"]) for r in rows})):
+        chosen = [r for r in rows if (r.params["dtype"], r.params["samples"]) == (dtype, samples)]
+        for side, marker, style in (("eqx_rbm", "o", "-"), ("netket", "s", "--")):
+            size = [(n_parameters(r.params["length"], r.params["alpha"]), r) for r in chosen]
+            if points := sorted((n, r.median_s[side]) for n, r in size if side in r.median_s):
+                label = f"{side}, {dtype}, {samples} samples"
+                ax.plot(*zip(*points, strict=True), marker=marker, ls=style, color=f"C{i}", label=label)
+    ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="seconds per VMC iteration")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
     device = f"{info['cpu']}, {info['cores']} cores" if info["backend"] == "cpu" else info["device"]
-
-    def save(fig: Any, title: str, path: Path) -> None:
-        fig.axes[0].set_title(f"{title}, {device}\njax {info['jax']}, {info['date_utc']}", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-
-    timed = [r for r in results if r.unit == "time" and r.ratios["netket/eqx_rbm"]]
-    if shown := list(reversed([r for r in timed if r.plot] or timed)):  # barh draws bottom up
-        values = [r.ratios["netket/eqx_rbm"] or math.nan for r in shown]
-        fig, ax = plt.subplots(figsize=(9, 0.3 * len(shown) + 1.4))
-        labels, colours = [f"{r.title}: {r.case}" for r in shown], ["C2" if v >= 1 else "C1" for v in values]
-        ax.barh(labels, values, color=colours)
-        for y, v in enumerate(values):
-            ax.annotate(
-                f"{v:.2f}x", (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8
-            )
-        ax.axvline(1.0, color="black", linewidth=1)
-        ax.margins(x=0.12)  # room for the labels
-        ax.set(xscale="log", xlabel="NetKet's time / eqx_rbm's time (> 1: eqx_rbm is faster)")
-        ax.tick_params(axis="y", labelsize=8)
-        ax.grid(True, axis="x", which="both", alpha=0.3)
-        save(
-            fig, f"eqx_rbm {info['eqx_rbm']} against NetKet {info['netket']}, {info['backend'].upper()}", path
-        )
-    if rows := [r for r in results if r.group == "scale"]:  # a run of these alone gets this plot as its own
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for i, (dtype, samples) in enumerate(
-            sorted({(r.params["dtype"], r.params["samples"]) for r in rows})
-        ):
-            chosen = [r for r in rows if (r.params["dtype"], r.params["samples"]) == (dtype, samples)]
-            for side, marker, style in (("eqx_rbm", "o", "-"), ("netket", "s", "--")):
-                size = [(n_parameters(r.params["length"], r.params["alpha"]), r) for r in chosen]
-                if points := sorted((n, r.median_s[side]) for n, r in size if side in r.median_s):
-                    label = f"{side}, {dtype}, {samples} samples"
-                    ax.plot(*zip(*points, strict=True), marker=marker, ls=style, color=f"C{i}", label=label)
-        ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="seconds per VMC iteration")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-        to = path.with_name(f"{path.stem.removesuffix('-scale')}-scale.png")
-        save(fig, "TFIM on L x L tori (N = 100, 400)", to)
+    title = f"TFIM on L x L tori (N = 100, 400), {device}\njax {info['jax']}, {info['date_utc']}"
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,7 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     option("--only", default=",".join(GROUPS), help=f"comma-separated, among {', '.join(GROUPS)}")
     option("--select", default="", help='only cases with these parameters, e.g. "dtype=float64 alpha=1,4"')
     option("--backend", choices=["cpu", "gpu"], help="default: JAX's; names the recorded files")
-    option("--record", action="store_true", help="write results/<backend>[-<groups>].{md,json,png} here")
+    option(
+        "--record",
+        action="store_true",
+        help="write results/<backend>[-<groups>].{md,json}, and <backend>-scale.png",
+    )
     # Tiny sizes, one round per case and no targets: whether every case runs (CI), not how fast.
     option("--smoke", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -305,5 +286,5 @@ def main(argv: list[str] | None = None) -> int:
         document = {"machine": info, "results": [asdict(r) for r in results], "targets": goals}
         recorded.with_suffix(".json").write_text(json.dumps(document, indent=2) + "\n")
         recorded.with_suffix(".md").write_text(table)
-        plots(results, info, recorded.with_suffix(".png"))
+        scale_plot(results, info, recorded.with_name(f"{backend}-scale.png"))
     return 0

@@ -2,7 +2,7 @@
 
 - MathJax is copied into the site from the `django-static-mathjax` package (the `docs` extra), so
   formulas are typeset without a network when the site is viewed.
-- `benchmarks/results/<backend>.png` are copied into the site as `assets/benchmarks/<backend>.png`.
+- `benchmarks/results/*.png` (the scale plots) are copied into the site under `assets/benchmarks/`.
 - From `benchmarks/results/<backend>.json`, the build draws `assets/benchmarks/<backend>-vs-netket.svg`
   (NetKet's time over eqx_rbm's for the headline cases) and replaces a line
   `<!-- benchmark-table: <backend> -->` of a page with a table of the same cases, so that every
