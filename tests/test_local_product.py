@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,14 +37,23 @@ def _spins(seed: int = 0, batch: int = BATCH, dtype=jnp.float64):
     return jax.random.choice(jax.random.key(seed), jnp.array([-1.0, 1.0], dtype), (batch, N_SITES))
 
 
+# Compiled once per model structure and shapes: tests whose models differ only in their values share them.
+@functools.partial(jax.jit, static_argnames="product")
+def _exchange(model, state, *, product):
+    return _exchange_log_ratios(model, state, PAIRS, product=product)
+
+
+@functools.partial(jax.jit, static_argnames="product")
+def _sites(model, state, new_values, *, product):
+    return _site_log_ratios(model, state, new_values, product=product)
+
+
 def _both(model, x, new_values=None):
     """(products, sums) of the exchange or, with `new_values`, single-site log-ratios."""
     state = eqx_rbm.local_state(model, x)
     if new_values is None:
-        run = jax.jit(lambda m, s, p: _exchange_log_ratios(m, s, PAIRS, product=p), static_argnums=2)
-    else:
-        run = jax.jit(lambda m, s, p: _site_log_ratios(m, s, new_values, product=p), static_argnums=2)
-    return run(model, state, True), run(model, state, False)
+        return _exchange(model, state, product=True), _exchange(model, state, product=False)
+    return _sites(model, state, new_values, product=True), _sites(model, state, new_values, product=False)
 
 
 def _swapped(x, pairs):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import equinox as eqx
@@ -25,6 +26,7 @@ DTYPES = [jnp.float64, jnp.complex128]
 IDS = ["float64", "complex128"]
 
 
+@functools.cache
 def _pair(n_sites, dtype, std, alpha=1, seed=0):
     """Ours and NetKet's (module, variables) from the same key and initializers."""
     init = jax.nn.initializers.normal(std, dtype)
@@ -32,6 +34,12 @@ def _pair(n_sites, dtype, std, alpha=1, seed=0):
     model = eqx_rbm.RBMModPhase(n_sites, **settings, key=jax.random.key(seed))
     reference = require("netket").models.RBMModPhase(**settings)
     return model, reference, eqx_rbm.to_variables(model)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _netket_log_psi(reference, variables, x):
+    """NetKet's log psi as one compiled program (eagerly, each of its operations compiles on its own)."""
+    return reference.apply(variables, x)
 
 
 def _spins(n_sites, batch, seed):
@@ -43,13 +51,13 @@ def test_site_and_exchange_ratios_are_netkets_differences(dtype):
     model, reference, variables = _pair(N_SITES, dtype, 0.15)
     x = _spins(N_SITES, BATCH, 1)
     state = eqx_rbm.local_state(model, x)
-    log_psi = reference.apply(variables, x)
+    log_psi = _netket_log_psi(reference, variables, x)
     np.testing.assert_allclose(state.log_psi(model), log_psi, rtol=1e-13)
 
     keep = jnp.arange(N_SITES) % 3 == 0  # these sites keep their value: exactly 0
     new_values = jnp.where(keep, x, -x)
     flipped = jnp.where(jnp.eye(N_SITES, dtype=bool), new_values[:, None, :], x[:, None, :])
-    expected = reference.apply(variables, flipped) - log_psi[:, None]
+    expected = _netket_log_psi(reference, variables, flipped) - log_psi[:, None]
     ratios = eqx_rbm.site_log_ratios(model, state, new_values)
     np.testing.assert_allclose(ratios, expected, rtol=1e-10, atol=1e-11)
     assert np.all(np.asarray(ratios)[:, np.asarray(keep)] == 0.0)
@@ -57,7 +65,7 @@ def test_site_and_exchange_ratios_are_netkets_differences(dtype):
     swapped = np.repeat(np.asarray(x)[:, None, :], len(PAIRS), axis=1)
     for p, (i, j) in enumerate(PAIRS):
         swapped[:, p, [i, j]] = swapped[:, p, [j, i]]
-    expected = reference.apply(variables, jnp.asarray(swapped)) - log_psi[:, None]
+    expected = _netket_log_psi(reference, variables, jnp.asarray(swapped)) - log_psi[:, None]
     np.testing.assert_allclose(
         eqx_rbm.exchange_log_ratios(model, state, PAIRS), expected, rtol=1e-10, atol=1e-11
     )
@@ -75,7 +83,9 @@ def test_products_run_for_real_parameters_and_agree():
     assert not np.array_equal(products, sums)  # rounded differently: the products did run
     np.testing.assert_allclose(products, sums, rtol=1e-12, atol=1e-12)
     flipped = jnp.where(jnp.eye(N_SITES, dtype=bool), -x[:, None, :], x[:, None, :])
-    expected = reference.apply(variables, flipped) - reference.apply(variables, x)[:, None]
+    expected = (
+        _netket_log_psi(reference, variables, flipped) - _netket_log_psi(reference, variables, x)[:, None]
+    )
     np.testing.assert_allclose(products, expected, rtol=1e-10, atol=1e-11)
 
     run = jax.jit(lambda m, s, p: _exchange_log_ratios(m, s, PAIRS, product=p), static_argnums=2)
@@ -95,7 +105,10 @@ def test_propose_and_accept_follow_netkets_log_psi(dtype):
     delta, proposed = eqx_rbm.propose(model, state, sites, new_values)
     moved = np.asarray(x).copy()
     np.put_along_axis(moved, np.asarray(sites), np.asarray(new_values), axis=-1)
-    log_psi, moved_log_psi = reference.apply(variables, x), reference.apply(variables, jnp.asarray(moved))
+    log_psi, moved_log_psi = (
+        _netket_log_psi(reference, variables, x),
+        _netket_log_psi(reference, variables, jnp.asarray(moved)),
+    )
     np.testing.assert_allclose(delta, moved_log_psi - log_psi, rtol=1e-10, atol=1e-12)
     mask = jnp.arange(32) % 2 == 0
     kept = eqx_rbm.accept(state, proposed, mask)
@@ -114,14 +127,14 @@ def _exact(log_psi, power=2.0):
 def test_metropolis_samples_netkets_psi_squared(dtype):
     model, reference, variables = _pair(5, dtype, 0.4, alpha=2, seed=5)
     configurations = np.array(list(itertools.product((-1.0, 1.0), repeat=5)))
-    p = _exact(reference.apply(variables, jnp.asarray(configurations)))
+    p = _exact(_netket_log_psi(reference, variables, jnp.asarray(configurations)))
     x0 = configurations[np.random.default_rng(6).choice(len(configurations), size=256, p=p)]
     run = jax.jit(lambda s, k: eqx_rbm.metropolis(model, s, k, n_sweeps=120))
     samples, state, acceptance = run(eqx_rbm.local_state(model, jnp.asarray(x0)), jax.random.key(7))
     counts = configuration_counts(np.asarray(samples)[20::4], configurations)
     assert chi_squared_p(counts, p) > 1e-3
     # The test has power: the same samples against |psi| instead of |psi|^2 fail it.
-    log_psi = reference.apply(variables, jnp.asarray(configurations))
+    log_psi = _netket_log_psi(reference, variables, jnp.asarray(configurations))
     assert chi_squared_p(counts, _exact(log_psi, power=1.0)) < 1e-3
     assert 0.05 < float(acceptance.mean()) < 1.0
     fresh = eqx_rbm.local_state(model, state.x)
