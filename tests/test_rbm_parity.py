@@ -36,8 +36,24 @@ def value_and_grad(f, dtype):
     return jax.jit(jax.grad(total, has_aux=True, holomorphic=holomorphic))
 
 
-@pytest.mark.parametrize(("use_hidden_bias", "use_visible_bias"), BIAS_FLAGS)
-@pytest.mark.parametrize("param_dtype", PARAM_DTYPES)
+def values_and_grads(ours, theirs, dtype):
+    """Jitted (params, variables, xs) -> [(ours at x, theirs at x) for x in xs], each `value_and_grad`'s.
+
+    Each `x` is traced on its own, with its own shape, inside one compiled
+    program: one compilation for both models and every batch shape.
+    """
+    our_fn, their_fn = value_and_grad(ours, dtype), value_and_grad(theirs, dtype)
+    return jax.jit(lambda params, variables, xs: [(our_fn(params, x), their_fn(variables, x)) for x in xs])
+
+
+# Both biases at every dtype; each other bias combination at one real and one complex dtype (one
+# 32-bit, one 64-bit). A disabled bias only drops a term, the same way at every dtype.
+CASES = [(dtype, True, True) for dtype in PARAM_DTYPES] + [
+    (dtype, *flags) for dtype in (jnp.float64, jnp.complex64) for flags in BIAS_FLAGS if flags != (True, True)
+]
+
+
+@pytest.mark.parametrize(("param_dtype", "use_hidden_bias", "use_visible_bias"), CASES)
 def test_rbm_matches_netket(param_dtype, use_hidden_bias, use_visible_bias):
     nk = require("netket")
     n, alpha = 6, 1.5
@@ -61,21 +77,21 @@ def test_rbm_matches_netket(param_dtype, use_hidden_bias, use_visible_bias):
     )
     variables = netket_rbm_variables(model)
     # Same sizes as NetKet's own init on an input of this width.
-    nk_shapes = jax.tree.map(jnp.shape, reference.init(jax.random.key(1), jnp.ones((1, n))))
+    nk_shapes = jax.tree.map(jnp.shape, jax.eval_shape(reference.init, jax.random.key(1), jnp.ones((1, n))))
     assert jax.tree.map(jnp.shape, variables) == nk_shapes
 
     rng = np.random.default_rng(0)
+    xs = [jnp.asarray(spins(rng, shape, n, input_dtype(param_dtype))) for shape in BATCH_SHAPES]
     params, static = eqx.partition(model, eqx.is_array)
-    ours_fn = value_and_grad(lambda p, x: eqx.combine(p, static)(x), param_dtype)
-    theirs_fn = value_and_grad(reference.apply, param_dtype)
-    for shape in BATCH_SHAPES:
-        x = jnp.asarray(spins(rng, shape, n, input_dtype(param_dtype)))
-        our_grads, ours = ours_fn(params, x)
-        their_grads, theirs = theirs_fn(variables, x)
+    both = values_and_grads(lambda p, x: eqx.combine(p, static)(x), reference.apply, param_dtype)
+    for shape, x, ((our_grads, ours), (their_grads, theirs)) in zip(
+        BATCH_SHAPES, xs, both(params, variables, xs), strict=True
+    ):
         assert ours.shape == shape
         assert ours.dtype == theirs.dtype
         assert_close(ours, theirs, param_dtype, f"log psi, batch {shape}")
-        assert_close(model(x), theirs, param_dtype, f"eager log psi, batch {shape}")
+        if x.ndim == 3:  # eagerly the batch dimensions take the same path: one shape, the deepest
+            assert_close(model(x), theirs, param_dtype, f"eager log psi, batch {shape}")
         assert_close(our_grads.kernel, their_grads["params"]["Dense"]["kernel"], param_dtype, "d kernel")
         if use_hidden_bias:
             assert_close(our_grads.hidden_bias, their_grads["params"]["Dense"]["bias"], param_dtype, "d b")
@@ -83,9 +99,8 @@ def test_rbm_matches_netket(param_dtype, use_hidden_bias, use_visible_bias):
             assert_close(our_grads.visible_bias, their_grads["params"]["visible_bias"], param_dtype, "d a")
 
 
-@pytest.mark.parametrize("rows", [3, 8, 40])
 @pytest.mark.parametrize("param_dtype", [jnp.complex64, jnp.complex128])
-def test_complex_rbm_matches_netket_on_both_product_paths(param_dtype, rows):
+def test_complex_rbm_matches_netket_on_both_product_paths(param_dtype):
     # From 8 rows on, real configurations meet complex weights as one real
     # product with [Re W | Im W]; below, as a complex product. Both must give
     # NetKet's values and holomorphic gradients.
@@ -100,19 +115,20 @@ def test_complex_rbm_matches_netket_on_both_product_paths(param_dtype, rows):
         visible_bias_init=init,
         key=jax.random.key(3),
     )
-    x = jnp.asarray(spins(np.random.default_rng(rows), (rows,), n, input_dtype(param_dtype)))
+    all_rows = [3, 8, 40]
+    xs = [jnp.asarray(spins(np.random.default_rng(r), (r,), n, input_dtype(param_dtype))) for r in all_rows]
     params, static = eqx.partition(model, eqx.is_array)
-    our_grads, ours = value_and_grad(lambda p, x: eqx.combine(p, static)(x), param_dtype)(params, x)
     reference = nk.models.RBM(alpha=2, param_dtype=param_dtype)
-    their_grads, theirs = value_and_grad(reference.apply, param_dtype)(netket_rbm_variables(model), x)
-    assert_close(ours, theirs, param_dtype, f"log psi, {rows} rows")
-    assert_close(our_grads.kernel, their_grads["params"]["Dense"]["kernel"], param_dtype, "d kernel")
-    assert_close(our_grads.hidden_bias, their_grads["params"]["Dense"]["bias"], param_dtype, "d b")
-    assert_close(our_grads.visible_bias, their_grads["params"]["visible_bias"], param_dtype, "d a")
+    both = values_and_grads(lambda p, x: eqx.combine(p, static)(x), reference.apply, param_dtype)
+    results = both(params, netket_rbm_variables(model), xs)
+    for rows, ((our_grads, ours), (their_grads, theirs)) in zip(all_rows, results, strict=True):
+        assert_close(ours, theirs, param_dtype, f"log psi, {rows} rows")
+        assert_close(our_grads.kernel, their_grads["params"]["Dense"]["kernel"], param_dtype, "d kernel")
+        assert_close(our_grads.hidden_bias, their_grads["params"]["Dense"]["bias"], param_dtype, "d b")
+        assert_close(our_grads.visible_bias, their_grads["params"]["visible_bias"], param_dtype, "d a")
 
 
-@pytest.mark.parametrize(("use_hidden_bias", "use_visible_bias"), BIAS_FLAGS)
-@pytest.mark.parametrize("param_dtype", PARAM_DTYPES)
+@pytest.mark.parametrize(("param_dtype", "use_hidden_bias", "use_visible_bias"), CASES)
 def test_multival_matches_netket(param_dtype, use_hidden_bias, use_visible_bias):
     nk = require("netket")
     n_sites, n_classes, alpha = 4, 3, 2
@@ -137,20 +153,21 @@ def test_multival_matches_netket(param_dtype, use_hidden_bias, use_visible_bias)
         use_visible_bias=use_visible_bias,
     )
     variables = {"params": {"RBM": netket_rbm_variables(model)["params"]}}
-    nk_shapes = jax.tree.map(jnp.shape, reference.init(jax.random.key(1), jnp.zeros((1, n_sites), jnp.int32)))
+    nk_init = jax.eval_shape(reference.init, jax.random.key(1), jnp.zeros((1, n_sites), jnp.int32))
+    nk_shapes = jax.tree.map(jnp.shape, nk_init)
     assert jax.tree.map(jnp.shape, variables) == nk_shapes
 
     rng = np.random.default_rng(1)
+    xs = [jnp.asarray(rng.integers(0, n_classes, size=(*shape, n_sites))) for shape in BATCH_SHAPES]
     params, static = eqx.partition(model, eqx.is_array)
-    ours_fn = value_and_grad(lambda p, x: eqx.combine(p, static)(x), param_dtype)
-    theirs_fn = value_and_grad(reference.apply, param_dtype)
-    for shape in BATCH_SHAPES:
-        x = jnp.asarray(rng.integers(0, n_classes, size=(*shape, n_sites)))
-        our_grads, ours = ours_fn(params, x)
-        their_grads, theirs = theirs_fn(variables, x)
+    both = values_and_grads(lambda p, x: eqx.combine(p, static)(x), reference.apply, param_dtype)
+    for shape, x, ((our_grads, ours), (their_grads, theirs)) in zip(
+        BATCH_SHAPES, xs, both(params, variables, xs), strict=True
+    ):
         assert ours.shape == shape
         assert_close(ours, theirs, param_dtype, f"log psi, batch {shape}")
-        assert_close(model(x), theirs, param_dtype, f"eager log psi, batch {shape}")
+        if x.ndim == 3:  # eagerly the batch dimensions take the same path: one shape, the deepest
+            assert_close(model(x), theirs, param_dtype, f"eager log psi, batch {shape}")
         rbm_grads = their_grads["params"]["RBM"]
         assert_close(our_grads.kernel, rbm_grads["Dense"]["kernel"], param_dtype, "d kernel")
         if use_hidden_bias:
@@ -163,7 +180,7 @@ def test_integer_and_int8_inputs_match_netket():
     nk = require("netket")
     model = eqx_rbm.RBM(5, alpha=2, kernel_init=random_params_init(), key=jax.random.key(3))
     x = np.random.default_rng(4).choice(np.array([-1, 1], np.int8), size=(7, 5))
-    theirs = nk.models.RBM(alpha=2).apply(netket_rbm_variables(model), jnp.asarray(x))
+    theirs = jax.jit(nk.models.RBM(alpha=2).apply)(netket_rbm_variables(model), jnp.asarray(x))
     assert_close(model(jnp.asarray(x)), theirs, jnp.float64, "int8 input")
     assert_close(model(x), theirs, jnp.float64, "numpy input")
 
@@ -171,8 +188,9 @@ def test_integer_and_int8_inputs_match_netket():
 def test_fractional_alpha_uses_netkets_rounding():
     nk = require("netket")
     for n, alpha in [(7, 0.5), (10, 1.25), (3, 0.3), (9, 0.0)]:
-        model = eqx_rbm.RBM(n, alpha=alpha, key=jax.random.key(0))
-        variables = nk.models.RBM(alpha=alpha).init(jax.random.key(0), jnp.ones((1, n)))
+        # Shapes only: both constructions traced, nothing drawn or compiled.
+        model = eqx.filter_eval_shape(eqx_rbm.RBM, n, alpha=alpha, key=jax.random.key(0))
+        variables = jax.eval_shape(nk.models.RBM(alpha=alpha).init, jax.random.key(0), jnp.ones((1, n)))
         assert model.n_hidden == variables["params"]["Dense"]["kernel"].shape[1]
         assert model.alpha == alpha
 
