@@ -10,7 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import BIAS_FLAGS, PARAM_DTYPES, assert_close, random_params_init
+from helpers import (
+    BIAS_FLAGS,
+    PARAM_DTYPES,
+    assert_close,
+    assert_sr_through_kernel,
+    jacobian_products,
+    random_params_init,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.flatten_util import ravel_pytree
@@ -82,27 +89,16 @@ def _autodiff_dense(model, x):
     return jax.jacrev(lambda p: eqx.combine(unravel(p), static)(x), holomorphic=holomorphic)(flat)
 
 
-def _flat(tree):
-    return ravel_pytree(eqx.filter(tree, eqx.is_inexact_array))[0]
-
-
 @eqx.filter_jit
 def _compared(model, batch, x, v, p):
     """Everything the two parity tests below compare, closed form and autodiff, in one compiled
     call per case: one program per function and case would compile five times as often."""
-    out = {
+    return {
         "ours": eqx_rbm.log_derivatives(model, batch),
         "reference": _autodiff_tree(model, batch),
         "dense": _autodiff_dense(model, x),
+        **jacobian_products(model, x, v, p),
     }
-    for centred in (False, True):
-        jac = eqx_rbm.jacobian(model, x, centred=centred)
-        rows = jax.vmap(_flat)(eqx.filter(jac.tree(), eqx.is_inexact_array))
-        out["centred" if centred else "plain"] = (
-            jac,
-            (jac.flat(), rows, jac.kernel(), _flat(jac.rmatvec(v)), jac.matvec(p)),
-        )
-    return out
 
 
 @functools.cache
@@ -172,23 +168,8 @@ def test_stochastic_reconfiguration_through_the_kernel(kind, dtype):
     x = _samples(model, 3)
     rng = np.random.default_rng(4)
     energies = rng.normal(size=N_SAMPLES) + 1j * rng.normal(size=N_SAMPLES)
-    n, shift = N_SAMPLES, 1e-2
-
-    @eqx.filter_jit
-    def update_and_dense(model, x, energies):
-        jac = eqx_rbm.jacobian(model, x, centred=True)
-        w = jnp.linalg.solve(jac.kernel() + n * shift * jnp.eye(n), energies - energies.mean())
-        # The autodiff Jacobian in the same compiled call.
-        return _flat(jac.rmatvec(w)), _autodiff_dense(model, x)
-
-    update, dense = update_and_dense(model, x, jnp.asarray(energies))
-
-    # Dense, in parameter space: (S + shift) delta = F.
-    y = np.asarray(dense) - np.asarray(dense).mean(axis=0)
-    s_matrix = y.conj().T @ y / n
-    force = y.conj().T @ (energies - energies.mean()) / n
-    expected = np.linalg.solve(s_matrix + shift * np.eye(y.shape[1]), force)
-    assert_close(update, expected, dtype, "SR update")
+    shift = 1e-2
+    assert_sr_through_kernel(model, x, energies, shift, _autodiff_dense, dtype)
 
 
 def test_user_activation_uses_its_derivative():

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close, random_params_init
+from helpers import assert_close, assert_sr_through_kernel, jacobian_products, random_params_init
 from jax.flatten_util import ravel_pytree
 
 import eqx_rbm
@@ -69,28 +69,17 @@ def _autodiff_dense(model, x):
     return jax.jacrev(lambda p: eqx.combine(unravel(p), static)(x), holomorphic=_holomorphic(model))(flat)
 
 
-def _flat(tree):
-    return ravel_pytree(eqx.filter(tree, eqx.is_inexact_array))[0]
-
-
 @eqx.filter_jit
 def _compared(model, batch, v, p):
     """Everything the parity test compares, closed form and autodiff, in one compiled call
     (one program per function would compile several times as often)."""
     x = batch.reshape(N_SAMPLES, -1)
-    out = {
+    return {
         "ours": eqx_rbm.log_derivatives(model, batch),
         "reference": _autodiff_tree(model, batch),
         "dense": _autodiff_dense(model, x),
+        **jacobian_products(model, x, v, p),
     }
-    for centred in (False, True):
-        jac = eqx_rbm.jacobian(model, x, centred=centred)
-        rows = jax.vmap(_flat)(eqx.filter(jac.tree(), eqx.is_inexact_array))
-        out["centred" if centred else "plain"] = (
-            jac,
-            (jac.flat(), rows, jac.kernel(), _flat(jac.rmatvec(v)), jac.matvec(p)),
-        )
-    return out
 
 
 CASES = [
@@ -150,21 +139,8 @@ def test_stochastic_reconfiguration_through_the_kernel(kind):
     rng = np.random.default_rng(4)
     energies = rng.normal(size=N_SAMPLES) + 1j * rng.normal(size=N_SAMPLES)
     # A shift that keeps the solve well conditioned: the test is of the push-through identity.
-    n, shift = N_SAMPLES, 1e-1
-
-    @eqx.filter_jit
-    def update_and_dense(model, x, energies):
-        jac = eqx_rbm.jacobian(model, x, centred=True)
-        w = jnp.linalg.solve(jac.kernel() + n * shift * jnp.eye(n), energies - energies.mean())
-        # The autodiff Jacobian in the same compiled call.
-        return _flat(jac.rmatvec(w)), _autodiff_dense(model, x)
-
-    update, dense = update_and_dense(model, x, jnp.asarray(energies))
-    y = np.asarray(dense) - np.asarray(dense).mean(axis=0)
-    s_matrix = y.conj().T @ y / n
-    force = y.conj().T @ (energies - energies.mean()) / n
-    expected = np.linalg.solve(s_matrix + shift * np.eye(y.shape[1]), force)
-    assert_close(update, expected, jnp.complex128, "SR update")
+    shift = 1e-1
+    assert_sr_through_kernel(model, x, energies, shift, _autodiff_dense, jnp.complex128)
 
 
 def test_matvec_checks_the_tree():
