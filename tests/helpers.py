@@ -184,3 +184,51 @@ def run_on_host_devices(script: str, n_devices: int = 4, timeout: int = 300) -> 
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr[-5000:]}"
     return result.stdout
+
+
+def jacobian_products(model, x, v, p) -> dict:
+    """Everything an `eqx_rbm.jacobian` of `x` computes, for `centred` False ("plain") and True
+    ("centred"): `(jacobian, (flat, tree rows, kernel, rmatvec(v), matvec(p)))`.
+
+    Call it inside a jitted function, so that the products compile in one program with the rest.
+    """
+    import equinox as eqx
+    import jax
+    from jax.flatten_util import ravel_pytree
+
+    def flat(tree):
+        return ravel_pytree(eqx.filter(tree, eqx.is_inexact_array))[0]
+
+    out = {}
+    for centred in (False, True):
+        jac = eqx_rbm.jacobian(model, x, centred=centred)
+        rows = jax.vmap(flat)(eqx.filter(jac.tree(), eqx.is_inexact_array))
+        products = (jac.flat(), rows, jac.kernel(), flat(jac.rmatvec(v)), jac.matvec(p))
+        out["centred" if centred else "plain"] = (jac, products)
+    return out
+
+
+def assert_sr_through_kernel(model, x, energies, shift: float, autodiff_dense, dtype) -> None:
+    """The SR update through the centred Jacobian's kernel (the push-through identity,
+    `Y^dagger (Y Y^dagger + n shift)^-1 (E - mean E)`) against the dense solve
+    `(S + shift) delta = F` on `autodiff_dense(model, x)`, the autodiff Jacobian.
+    Both come from one compiled call."""
+    import equinox as eqx
+    import jax
+    from jax.flatten_util import ravel_pytree
+
+    n = x.shape[0]
+
+    @eqx.filter_jit
+    def update_and_dense(model, x, energies):
+        jac = eqx_rbm.jacobian(model, x, centred=True)
+        w = jnp.linalg.solve(jac.kernel() + n * shift * jnp.eye(n), energies - energies.mean())
+        update = ravel_pytree(eqx.filter(jac.rmatvec(w), eqx.is_inexact_array))[0]
+        return update, autodiff_dense(model, x)
+
+    update, dense = jax.device_get(update_and_dense(model, x, jnp.asarray(energies)))
+    y = dense - dense.mean(axis=0)
+    s_matrix = y.conj().T @ y / n
+    force = y.conj().T @ (energies - energies.mean()) / n
+    expected = np.linalg.solve(s_matrix + shift * np.eye(y.shape[1]), force)
+    assert_close(update, expected, dtype, "SR update")

@@ -51,8 +51,12 @@ def _flat(tree) -> np.ndarray:
     return np.asarray(ravel_pytree(eqx.filter(tree, eqx.is_inexact_array))[0])
 
 
-def _dense_reference(model, x, energies, shift) -> np.ndarray:
-    """(S + shift) delta = F by numpy, S and F from a per-sample autodiff Jacobian."""
+SPACES = ("samples", "parameters", "auto")
+
+
+@eqx.filter_jit
+def _updates_and_jacobian(model, x, energies):
+    """sr_gradient in the three spaces and the per-sample autodiff Jacobian, in one compiled call."""
     params, static = eqx.partition(model, eqx.is_inexact_array)
     flat, unravel = ravel_pytree(params)
     holomorphic = bool(jnp.iscomplexobj(flat))
@@ -60,12 +64,20 @@ def _dense_reference(model, x, energies, shift) -> np.ndarray:
     def log_psi(p, s):
         return eqx.combine(unravel(p), static)(s)
 
-    grad = jax.grad(log_psi, holomorphic=holomorphic)
-    o = np.asarray(jax.vmap(grad, in_axes=(None, 0))(flat, x))
+    o = jax.vmap(jax.grad(log_psi, holomorphic=holomorphic), in_axes=(None, 0))(flat, x)
+    updates = {
+        space: eqx_rbm.sr_gradient(model, x, energies, diag_shift=SHIFT, space=space) for space in SPACES
+    }
+    return updates, o
+
+
+def _dense_reference(o, energies, shift) -> np.ndarray:
+    """(S + shift) delta = F by numpy, S and F from the per-sample autodiff Jacobian `o`."""
+    o = np.asarray(o)
     y = o - o.mean(axis=0)
-    n = len(x)
+    n = len(o)
     e = np.asarray(energies)
-    e = e if holomorphic else e.real
+    e = e if np.iscomplexobj(o) else e.real
     s = y.conj().T @ y / n + shift * np.eye(y.shape[1])
     return np.linalg.solve(s, y.conj().T @ (e - e.mean()) / n)
 
@@ -93,9 +105,9 @@ def test_matches_a_dense_solve_on_autodiff_jacobians(kind, dtype, more_samples):
     n = 2 * n_params + 3 if more_samples else n_params // 2
     x = _samples(model, n, seed=1)
     energies = _energies(n, seed=2, complex_=True)  # real parameters use the real part only
-    expected = _dense_reference(model, x, energies, SHIFT)
-    for space in ("samples", "parameters", "auto"):
-        delta = eqx_rbm.sr_gradient(model, x, energies, diag_shift=SHIFT, space=space)
+    updates, o = _updates_and_jacobian(model, x, energies)
+    expected = _dense_reference(o, energies, SHIFT)
+    for space, delta in updates.items():
         assert type(delta) is type(model)
         assert all(
             a.shape == b.shape and a.dtype == b.dtype

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close, random_params_init
+from helpers import assert_close, assert_sr_through_kernel, jacobian_products, random_params_init
 from jax.flatten_util import ravel_pytree
 
 import eqx_rbm
@@ -69,14 +69,17 @@ def _autodiff_dense(model, x):
     return jax.jacrev(lambda p: eqx.combine(unravel(p), static)(x), holomorphic=_holomorphic(model))(flat)
 
 
-def _flat(tree):
-    return ravel_pytree(eqx.filter(tree, eqx.is_inexact_array))[0]
-
-
 @eqx.filter_jit
-def _products(jac, v, p):
-    rows = jax.vmap(_flat)(eqx.filter(jac.tree(), eqx.is_inexact_array))
-    return jac.flat(), rows, jac.kernel(), _flat(jac.rmatvec(v)), jac.matvec(p)
+def _compared(model, batch, v, p):
+    """Everything the parity test compares, closed form and autodiff, in one compiled call
+    (one program per function would compile several times as often)."""
+    x = batch.reshape(N_SAMPLES, -1)
+    return {
+        "ours": eqx_rbm.log_derivatives(model, batch),
+        "reference": _autodiff_tree(model, batch),
+        "dense": _autodiff_dense(model, x),
+        **jacobian_products(model, x, v, p),
+    }
 
 
 CASES = [
@@ -95,23 +98,24 @@ def test_log_derivatives_and_jacobian_match_autodiff(kind, dtype, hidden, visibl
     model = _model(kind, dtype, hidden, visible)
     assert not model.factorised_kernel
     x = _samples(model, 0, (3, 3))
-    ours = eqx.filter_jit(eqx_rbm.log_derivatives)(model, x)
+    flat_params, unravel = ravel_pytree(eqx.filter(model, eqx.is_inexact_array))
+    rng = np.random.default_rng(2)
+    v = rng.normal(size=N_SAMPLES) + 1j * rng.normal(size=N_SAMPLES)
+    p = rng.normal(size=flat_params.size).astype(dtype)
+    out = _compared(model, x, jnp.asarray(v), unravel(jnp.asarray(p)))
+
+    ours, reference = out["ours"], out["reference"]
     assert type(ours) is type(model)
-    reference = _autodiff_tree(model, x)
     assert jax.tree.structure(ours) == jax.tree.structure(reference)
     for got, want in zip(jax.tree.leaves(ours), jax.tree.leaves(reference), strict=True):
         assert got.dtype == want.dtype == model.param_dtype
         assert_close(got, want, dtype, "log_derivatives")
     assert (ours.hidden_bias is None) == (not hidden) and (ours.visible_bias is None) == (not visible)
 
-    x = x.reshape(N_SAMPLES, -1)
-    dense = np.asarray(_autodiff_dense(model, x))
-    unravel = ravel_pytree(eqx.filter(model, eqx.is_inexact_array))[1]
-    rng = np.random.default_rng(2)
-    v = rng.normal(size=N_SAMPLES) + 1j * rng.normal(size=N_SAMPLES)
-    p = rng.normal(size=dense.shape[1]).astype(dtype)
+    dense = np.asarray(out["dense"])
     for centred in (False, True):
-        jac = eqx_rbm.jacobian(model, x, centred=centred)
+        jac, (flat, rows, kernel, rmatvec, matvec) = out["centred" if centred else "plain"]
+        assert jac.centred == centred
         assert (
             jac.n_params
             == dense.shape[1]
@@ -120,7 +124,6 @@ def test_log_derivatives_and_jacobian_match_autodiff(kind, dtype, hidden, visibl
             + (visible * model.features_per_site)
         )
         y = dense - dense.mean(axis=0) if centred else dense
-        flat, rows, kernel, rmatvec, matvec = _products(jac, jnp.asarray(v), unravel(jnp.asarray(p)))
         what = "centred" if centred else "plain"
         assert_close(flat, y, dtype, f"{what} flat")
         assert_close(rows, y, dtype, f"{what} tree")
@@ -136,20 +139,8 @@ def test_stochastic_reconfiguration_through_the_kernel(kind):
     rng = np.random.default_rng(4)
     energies = rng.normal(size=N_SAMPLES) + 1j * rng.normal(size=N_SAMPLES)
     # A shift that keeps the solve well conditioned: the test is of the push-through identity.
-    n, shift = N_SAMPLES, 1e-1
-    dense = np.asarray(_autodiff_dense(model, x))
-    y = dense - dense.mean(axis=0)
-    s_matrix = y.conj().T @ y / n
-    force = y.conj().T @ (energies - energies.mean()) / n
-    expected = np.linalg.solve(s_matrix + shift * np.eye(dense.shape[1]), force)
-
-    @eqx.filter_jit
-    def update(model, x, energies):
-        jac = eqx_rbm.jacobian(model, x, centred=True)
-        w = jnp.linalg.solve(jac.kernel() + n * shift * jnp.eye(n), energies - energies.mean())
-        return _flat(jac.rmatvec(w))
-
-    assert_close(update(model, x, jnp.asarray(energies)), expected, jnp.complex128, "SR update")
+    shift = 1e-1
+    assert_sr_through_kernel(model, x, energies, shift, _autodiff_dense, jnp.complex128)
 
 
 def test_matvec_checks_the_tree():
