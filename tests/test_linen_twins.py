@@ -60,9 +60,18 @@ def test_init_and_apply_match_netket(config):
     twin, net = linen.RBM(**config), nk.models.RBM(**config)
     reference = net.init(jax.random.key(3), SPINS)
     assert identical(twin.init(jax.random.key(3), SPINS), reference)
-    for x in (SPINS, SPINS[0], SPINS.reshape(2, 3, 5), SPINS.astype(jnp.float32)):
-        same_numbers(twin.apply(reference, x), net.apply(reference, x))
-    same_numbers(jax.jit(twin.apply)(reference, SPINS), net.apply(reference, SPINS))
+    batches = (SPINS, SPINS[0], SPINS.reshape(2, 3, 5), SPINS.astype(jnp.float32))
+
+    @jax.jit
+    def both(variables, batches):
+        # Every batch shape and both libraries in one compiled program: one compilation.
+        return [(twin.apply(variables, x), net.apply(variables, x)) for x in batches]
+
+    results = both(reference, batches)
+    for ours, theirs in results:
+        same_numbers(ours, theirs)
+    # The eager path at the deepest batch.
+    same_numbers(twin.apply(reference, batches[2]), results[2][1])
 
 
 def test_multival_init_and_apply_match_netket():
@@ -71,8 +80,12 @@ def test_multival_init_and_apply_match_netket():
     key = jax.random.key(11)
     reference = net.init(key, LEVELS)
     assert identical(twin.init(key, LEVELS), reference)
-    for x in (LEVELS, LEVELS[2]):
-        np.testing.assert_array_equal(twin.apply(reference, x), net.apply(reference, x))
+    batches = (LEVELS, LEVELS[2])
+    both = jax.jit(lambda v, xs: [(twin.apply(v, x), net.apply(v, x)) for x in xs])  # one compilation
+    results = both(reference, batches)
+    for ours, theirs in results:
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(twin.apply(reference, LEVELS), results[0][1])  # the eager path
     # NetKet's setup attribute: the bound inner RBM.
     inner = twin.bind(reference).RBM
     assert isinstance(inner, linen.RBM) and inner.variables["params"].keys() == {"Dense", "visible_bias"}
