@@ -89,7 +89,7 @@ RUN_DEFINING = (
     *("model", "lattice", "length", "field", "j1", "j2", "marshall", "alpha", "symmetric", "complex"),
     "init_std",
     *("samples", "chains", "burn_in", "lr", "lr_final", "diag_shift", "diag_shift_final", "schedule_steps"),
-    "seed",
+    *("seed", "late_samples", "late_from"),
 )
 """The arguments a resumed run must share with its checkpoint; the others (--iterations, ...) may change."""
 POSITIVE = (
@@ -130,6 +130,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add = parser.add_argument_group("sampling and optimisation").add_argument
     add("--samples", type=int, default=1024, help="samples per iteration (default 1024)")
+    add("--late-samples", type=int, help="samples per iteration from --late-from on (default: --samples)")
+    add("--late-from", type=int, help="the iteration from which --late-samples apply (default: never)")
     add("--chains", type=int, default=128, help="Markov chains (default 128)")
     add("--burn-in", type=int, default=4, help="sweeps discarded per iteration (default 4)")
     add(
@@ -171,6 +173,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--length: expected at least 2 sites per side, got {args.length}")
     if args.samples % args.chains or args.final_samples % args.chains:
         parser.error(f"--samples and --final-samples: expected multiples of --chains={args.chains}")
+    if (args.late_samples is None) != (args.late_from is None):
+        parser.error(
+            "--late-samples and --late-from: give both (the samples, and the iteration they start at), "
+            f"got --late-samples {args.late_samples} and --late-from {args.late_from}"
+        )
+    if args.late_samples is not None and (args.late_samples <= 0 or args.late_samples % args.chains):
+        parser.error(
+            f"--late-samples: expected a positive multiple of --chains={args.chains}, got {args.late_samples}"
+        )
+    if args.late_from is not None and args.late_from < 0:
+        parser.error(f"--late-from: expected an iteration >= 0, got {args.late_from}")
     if args.resume and args.checkpoint is None:
         parser.error("--resume: expected --checkpoint PATH, the checkpoint to continue from")
     try:
@@ -290,7 +303,7 @@ def step(run: Run, args: argparse.Namespace, ham: Hamiltonian) -> tuple[Run, tup
     """One VMC iteration: sampling and local energies, the SR direction, the optimiser update."""
     key, k_step = jax.random.split(run.key)
     chains, samples, e_loc, stats = measure(
-        run.model, run.chains, k_step, ham, args.samples // args.chains, args.burn_in
+        run.model, run.chains, k_step, ham, samples_at(args, run.iteration) // args.chains, args.burn_in
     )
     shift = float(geometric(args.diag_shift, args.diag_shift_final, run.iteration, args.schedule_steps))
     direction = eqx_rbm.sr_gradient(run.model, samples, e_loc, diag_shift=shift)
@@ -302,6 +315,12 @@ def step(run: Run, args: argparse.Namespace, ham: Hamiltonian) -> tuple[Run, tup
 # The final estimate's programs, compiled once per process (tests run `main` several times).
 final_sample = eqx.filter_jit(sample)
 final_energies = eqx.filter_jit(chunked_local_energies)
+
+
+def samples_at(args: argparse.Namespace, iteration: int) -> int:
+    """Samples of an iteration (counted from 0): --late-samples from --late-from on, else --samples."""
+    late = args.late_from is not None and iteration >= args.late_from
+    return args.late_samples if late else args.samples
 
 
 def defining(args: argparse.Namespace) -> dict[str, Any]:
@@ -384,7 +403,10 @@ def main(argv: list[str] | None = None) -> Result:
     error = float(per_site.reshape(n_final, args.chains).mean(axis=0).std() / np.sqrt(args.chains))
     exact = None if reference is None else reference[0]
     rel_err = None if exact is None else abs(final - exact) / abs(exact)
-    print(f"{run.iteration} SR iterations of {args.samples} samples, {time.perf_counter() - start:.1f} s")
+    late = "" if args.late_from is None else f" ({args.late_samples} from iteration {args.late_from})"
+    print(
+        f"{run.iteration} SR iterations of {args.samples} samples{late}, {time.perf_counter() - start:.1f} s"
+    )
     if not args.no_plot:
         save_plot(args.plot, energies, exact, f"VMC {args.model} {args.lattice} {shape}, per site")
     if exact is None:

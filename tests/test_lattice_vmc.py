@@ -205,6 +205,19 @@ def test_resumed_run_is_bit_identical(example, whole, tmp_path: Path) -> None:
     assert_same_run(whole, again)
 
 
+def test_late_samples_start_at_their_iteration(example, whole) -> None:
+    samples = RUN[RUN.index("--samples") + 1]
+    doubled = str(2 * int(samples))
+    # From iteration 0 on, the late samples are a run with that many samples throughout.
+    late = example.main([*RUN, "--iterations", "4", "--late-samples", doubled, "--late-from", "0"])
+    plain = example.main([*RUN, "--iterations", "4", "--samples", doubled])
+    assert_same_run(late, plain)
+    # From iteration 2 on: the first two iterations are the plain run's, the later ones are not.
+    switched = example.main([*RUN, "--iterations", "4", "--late-samples", doubled, "--late-from", "2"])
+    assert switched.energies[:2] == whole.energies[:2]
+    assert all(a != b for a, b in zip(switched.energies[2:], whole.energies[2:4], strict=True))
+
+
 def test_ctrl_c_saves_a_checkpoint(example, whole, tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "run.npz"
     step, calls = example.step, []
@@ -276,6 +289,10 @@ def test_damaged_checkpoint_is_refused(example, checkpoint: bytes, tmp_path: Pat
         (["--length", "3", "--j2", "1"], "next-nearest neighbours coincide"),
         (["--resume"], "--checkpoint PATH"),
         (["--samples", "100", "--chains", "16"], "multiples of --chains=16"),
+        (["--late-samples", "256"], "--late-samples and --late-from: give both"),
+        (["--late-from", "5"], "--late-samples and --late-from: give both"),
+        (["--late-samples", "100", "--late-from", "5", "--chains", "16"], "positive multiple of --chains=16"),
+        (["--late-samples", "256", "--late-from", "-1"], "--late-from: expected an iteration >= 0"),
     ],
 )
 def test_argument_errors(example, capsys, argv: list[str], message: str) -> None:
