@@ -41,7 +41,7 @@ FAST_COMPILE = frozenset(
         "test_netket_optional.py",
     }
 )
-_fast = False
+_fast: bool | None = None  # unset: the first file sets it either way (JAX_DISABLE_MOST_OPTIMIZATIONS too)
 
 
 @pytest.fixture(autouse=True, scope="module")
