@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.flatten_util import ravel_pytree
 
 import eqx_rbm
 
@@ -186,24 +189,22 @@ def run_on_host_devices(script: str, n_devices: int = 4, timeout: int = 300) -> 
     return result.stdout
 
 
+def flat_params(tree):
+    """The inexact array leaves of a model-shaped pytree, raveled into one vector."""
+    return ravel_pytree(eqx.filter(tree, eqx.is_inexact_array))[0]
+
+
 def jacobian_products(model, x, v, p) -> dict:
     """Everything an `eqx_rbm.jacobian` of `x` computes, for `centred` False ("plain") and True
     ("centred"): `(jacobian, (flat, tree rows, kernel, rmatvec(v), matvec(p)))`.
 
     Call it inside a jitted function, so that the products compile in one program with the rest.
     """
-    import equinox as eqx
-    import jax
-    from jax.flatten_util import ravel_pytree
-
-    def flat(tree):
-        return ravel_pytree(eqx.filter(tree, eqx.is_inexact_array))[0]
-
     out = {}
     for centred in (False, True):
         jac = eqx_rbm.jacobian(model, x, centred=centred)
-        rows = jax.vmap(flat)(eqx.filter(jac.tree(), eqx.is_inexact_array))
-        products = (jac.flat(), rows, jac.kernel(), flat(jac.rmatvec(v)), jac.matvec(p))
+        rows = jax.vmap(flat_params)(eqx.filter(jac.tree(), eqx.is_inexact_array))
+        products = (jac.flat(), rows, jac.kernel(), flat_params(jac.rmatvec(v)), jac.matvec(p))
         out["centred" if centred else "plain"] = (jac, products)
     return out
 
@@ -213,17 +214,13 @@ def assert_sr_through_kernel(model, x, energies, shift: float, autodiff_dense, d
     `Y^dagger (Y Y^dagger + n shift)^-1 (E - mean E)`) against the dense solve
     `(S + shift) delta = F` on `autodiff_dense(model, x)`, the autodiff Jacobian.
     Both come from one compiled call."""
-    import equinox as eqx
-    import jax
-    from jax.flatten_util import ravel_pytree
-
     n = x.shape[0]
 
     @eqx.filter_jit
     def update_and_dense(model, x, energies):
         jac = eqx_rbm.jacobian(model, x, centred=True)
         w = jnp.linalg.solve(jac.kernel() + n * shift * jnp.eye(n), energies - energies.mean())
-        update = ravel_pytree(eqx.filter(jac.rmatvec(w), eqx.is_inexact_array))[0]
+        update = flat_params(jac.rmatvec(w))
         return update, autodiff_dense(model, x)
 
     update, dense = jax.device_get(update_and_dense(model, x, jnp.asarray(energies)))

@@ -16,7 +16,7 @@ $\tanh\theta$ rounds to $\pm 1$). This holds for real parameters and sites of
 two values with one feature each (spins): a single-site change has $a$ a
 kernel row times the feature step, an exchange the difference of two rows
 times it. The Metropolis sampler (`_flip`) and the local energies' log-ratios
-(`_local`) both take it.
+(`_log_ratios`) both take it.
 
 Each factor lies in $[e^{-|a_h|}, e^{|a_h|}]$: a logarithm is taken after
 `UNITS_PER_LOG` factors at most, so that with $|a_h| \le$ `MAX_ROW_ENTRY` no
