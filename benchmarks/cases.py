@@ -38,8 +38,9 @@ def forwards(name: str, x: Any, dtype: str, *args: Any, **kw: Any) -> tuple[Any,
     }
 
 
-def three(dtype: str, N: int, alpha: int, batch: int) -> Pairs:
-    """eqx_rbm's RBM forward, NetKet's and the bare product."""
+@measures("RBM forward")
+def forward(dtype: str, N: int, alpha: int, batch: int) -> Pairs:
+    """eqx_rbm's RBM forward, NetKet's and the bare product (`forward.fn`, the other cases' start)."""
     spins = jnp.array([-1.0, 1.0], jnp.finfo(dtype).dtype)  # real for complex too
     x = jax.random.choice(jax.random.key(1), spins, (batch, N))
     model, pairs = forwards("RBM", x, dtype, N, alpha=alpha)
@@ -55,24 +56,16 @@ def mean_grad(f: Any, dtype: str) -> Any:
 
 
 def one_flip(model: Any, x: Any) -> tuple[tuple, Any]:
-    """`eqx_rbm.propose`'s arguments for one single-site flip per configuration, and its proposal."""
+    """`eqx_rbm.propose` on one single-site flip per configuration, as a candidate, and its proposal."""
     sites = jax.random.randint(jax.random.key(2), (x.shape[0], 1), 0, x.shape[1])
     args = (model, eqx_rbm.local_state(model, x), sites, -jnp.take_along_axis(x, sites, axis=-1))
-    return args, eqx_rbm.propose(*args)[1]
-
-
-def propose(*args: Any) -> Any:
-    return eqx_rbm.propose(*args)[0]
-
-
-@measures("RBM forward")
-def forward(**shape: Any) -> Pairs:
-    return three(**shape)
+    return (lambda *a: eqx_rbm.propose(*a)[0], args), eqx_rbm.propose(*args)[1]
 
 
 @measures("grad of mean log psi", notes="gemm: the forward product only; complex: holomorphic, as NetKet's")
 def grad(dtype: str, **shape: Any) -> Pairs:
-    return {k: (f if k == "gemm" else mean_grad(f, dtype), a) for k, (f, a) in three(dtype, **shape).items()}
+    pairs = forward.fn(dtype, **shape)
+    return {k: (f if k == "gemm" else mean_grad(f, dtype), a) for k, (f, a) in pairs.items()}
 
 
 @measures(
@@ -82,7 +75,7 @@ def grad(dtype: str, **shape: Any) -> Pairs:
     "flat: jacobian(...).flat(); kernel: the centred n x n kernel; gemm: the forward product",
 )
 def jacobian(dtype: str, **shape: Any) -> Pairs:
-    pairs = three(dtype, **shape)
+    pairs = forward.fn(dtype, **shape)
     (apply, on_params), on_model = pairs["netket"], pairs["eqx_rbm"][1]
 
     def per_sample(f):
@@ -131,13 +124,13 @@ def symmetric(dtype: str, L: int, alpha: int, batch: int) -> Pairs:
     apply, (params, _) = pairs["netket"]
     # NetKet's RBMSymm needs a batch axis: each sample as a batch of one.
     one = jax.grad(lambda p, s: apply(p, s[None])[0], holomorphic=dtype.startswith("complex"))
-    args, proposed = one_flip(model, x)
+    propose, proposed = one_flip(model, x)
     return pairs | {
         "eqx_rbm grad": (mean_grad(forward_of, dtype), (model, x)),
         "netket grad": (mean_grad(apply, dtype), (params, x)),
         "eqx_rbm log_derivatives": (eqx_rbm.log_derivatives, (model, x)),
         "netket vmap(grad)": (jax.vmap(one, in_axes=(None, 0)), (params, x)),
-        "eqx_rbm propose": (propose, args),
+        "eqx_rbm propose": propose,
         "recompute": (forward_of, (model, proposed.x)),
     }
 
@@ -149,10 +142,10 @@ def symmetric(dtype: str, L: int, alpha: int, batch: int) -> Pairs:
     "the activation of every hidden unit of the proposal, what any exact update pays",
 )
 def local_move(chains: int, **shape: Any) -> Pairs:
-    model, x = three(batch=chains, **shape)["eqx_rbm"][1]
-    args, proposed = one_flip(model, x)
+    model, x = forward.fn(batch=chains, **shape)["eqx_rbm"][1]
+    propose, proposed = one_flip(model, x)
     return {
-        "eqx_rbm": (propose, args),
+        "eqx_rbm": propose,
         "recompute": (forward_of, (model, proposed.x)),
         "gemm": (jnp.matmul, (proposed.x, model.kernel)),
         "activations": (lambda t: jnp.sum(model.activation(t), axis=-1), (proposed.theta,)),
@@ -166,7 +159,7 @@ def local_move(chains: int, **shape: Any) -> Pairs:
     "propose/accept scan: a scan of local_state, propose and accept; recompute: log psi of each flip",
 )
 def local_loop(chains: int, n_sweeps: int = 4, **shape: Any) -> dict[str, Candidate]:
-    model, x = three(batch=chains, **shape)["eqx_rbm"][1]
+    model, x = forward.fn(batch=chains, **shape)["eqx_rbm"][1]
     steps = n_sweeps * x.shape[-1]
 
     def recompute(m, x, key):  # every flip accepted: the acceptance test costs next to nothing
@@ -207,7 +200,7 @@ def local_loop(chains: int, n_sweeps: int = 4, **shape: Any) -> dict[str, Candid
     "on every call; looped: time per forward of 100 in one jitted lax.map",
 )
 def overhead(loop: int = 100, **shape: Any) -> dict[str, Candidate | tuple]:
-    pairs = three(**shape)
+    pairs = forward.fn(**shape)
     model, x = pairs["eqx_rbm"][1]
     xs = jnp.broadcast_to(x, (loop, *x.shape))
     looped = Candidate(jax.jit(lambda m, xs: jax.lax.map(m, xs)), (model, xs), calls=loop)
@@ -232,7 +225,8 @@ def compile_time(repeats: int, **shape: Any) -> dict[str, float]:
         return time.perf_counter() - start
 
     return {
-        name: statistics.median(first_call(*p) for _ in range(repeats)) for name, p in three(**shape).items()
+        name: statistics.median(first_call(*p) for _ in range(repeats))
+        for name, p in forward.fn(**shape).items()
     }
 
 
@@ -257,7 +251,7 @@ def memory(**shape: Any) -> dict[str, float]:
         plan = jax.jit(f).lower(*args).compile().memory_analysis()
         return float(plan.temp_size_in_bytes + plan.output_size_in_bytes) if plan else float("nan")
 
-    return {name: planned(*p) for name, p in three(**shape).items()}
+    return {name: planned(*p) for name, p in forward.fn(**shape).items()}
 
 
 # --smoke: tiny sizes and one round, whether every case runs; cases that collapse into one run once.

@@ -88,9 +88,7 @@ class Result:
             return f"{value:.2f}x"
         if self.unit == "bytes" or name.endswith("peak"):
             return f"{value / 2**20:.1f} MiB"
-        scale, unit = next(
-            (s, u) for s, u in ((1, "s"), (1e-3, "ms"), (1e-6, "us")) if value >= s or u == "us"
-        )
+        scale, unit = (1, "s") if value >= 1 else (1e-3, "ms") if value >= 1e-3 else (1e-6, "us")
         return f"{value / scale:.2f} {unit}"
 
 
@@ -139,13 +137,14 @@ def machine(backend: str) -> dict[str, Any]:
     cpus = re.findall(r"model name\s*:\s*(.*)", cpuinfo.read_text()) if cpuinfo.exists() else []
     devices = jax.devices(backend)
     return {
-        **{"cpu": cpus[0] if cpus else platform.machine(), "cores": os.cpu_count(), "backend": backend},
-        **{"device": devices[0].device_kind, "devices": [str(d) for d in devices]},
-        **{
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "eqx_rbm": eqx_rbm.__version__,
-        },
+        "cpu": cpus[0] if cpus else platform.machine(),
+        "cores": os.cpu_count(),
+        "backend": backend,
+        "device": devices[0].device_kind,
+        "devices": [str(d) for d in devices],
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "eqx_rbm": eqx_rbm.__version__,
         **{name: importlib.metadata.version(name) for name in ("jax", "equinox", "netket")},
         "date_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -177,10 +176,9 @@ def targets(results: list[Result], backend: str, recorded: Path) -> list[str]:
         for r in results:
             chosen = r.group == group and all(r.params.get(k) in v for k, v in parse(selector).items())
             if on in ("any", backend) and chosen and (value := ratio(r.median_s, column)) is not None:
-                verdict = (
-                    "met" if (value >= float(bound) if op == ">=" else value <= float(bound)) else "NOT met"
-                )
-                out.append(f"- {verdict}: {r.title} {r.case}: {r.shown(column, value)} ({promise})")
+                met = value >= float(bound) if op == ">=" else value <= float(bound)
+                verdict, shown = "met" if met else "NOT met", r.shown(column, value)
+                out.append(f"- {verdict}: {r.title} {r.case}: {shown} ({promise})")
     return out + vs_recorded(results, recorded)
 
 
