@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import netket_vmc_sr, random_params_init, require
+from helpers import flat_params, netket_vmc_sr, random_params_init, require
 from jax.flatten_util import ravel_pytree
 
 import eqx_rbm
@@ -44,11 +44,7 @@ def _energies(n: int, seed: int, complex_: bool) -> jax.Array:
 
 
 def _n_params(model) -> int:
-    return ravel_pytree(eqx.filter(model, eqx.is_inexact_array))[0].size
-
-
-def _flat(tree) -> np.ndarray:
-    return np.asarray(ravel_pytree(eqx.filter(tree, eqx.is_inexact_array))[0])
+    return flat_params(model).size
 
 
 SPACES = ("samples", "parameters", "auto")
@@ -113,7 +109,7 @@ def test_matches_a_dense_solve_on_autodiff_jacobians(kind, dtype, more_samples):
             a.shape == b.shape and a.dtype == b.dtype
             for a, b in zip(jax.tree.leaves(delta), jax.tree.leaves(model), strict=True)
         )
-        assert _relative(_flat(delta), expected) < 1e-10, space
+        assert _relative(flat_params(delta), expected) < 1e-10, space
     if kind == "rbm-no-hidden-bias":
         assert delta.hidden_bias is None
 
@@ -134,7 +130,9 @@ def test_jit_and_eager_agree():
     eager = eqx_rbm.sr_gradient(model, x, energies, diag_shift=SHIFT)
     eager = jax.tree.map(lambda p, d: p - 0.1 * d, model, eager)
     for shift in (SHIFT, jnp.asarray(SHIFT)):  # a Python float and a traced scalar
-        np.testing.assert_allclose(_flat(step(model, x, energies, shift)), _flat(eager), rtol=1e-13)
+        np.testing.assert_allclose(
+            flat_params(step(model, x, energies, shift)), flat_params(eager), rtol=1e-13
+        )
     # A schedule of shifts given as arrays is traced, not compiled once per value.
     step(model, x, energies, jnp.asarray(2 * SHIFT))
     assert len(traces) == 2  # the Python float, static under filter_jit, and the arrays
@@ -149,7 +147,7 @@ def test_an_optax_step():
     optimiser = optax.sgd(0.1)
     updates, _ = optimiser.update(delta, optimiser.init(eqx.filter(model, eqx.is_inexact_array)))
     new = eqx.apply_updates(model, updates)
-    np.testing.assert_allclose(_flat(new), _flat(model) - 0.1 * _flat(delta), rtol=1e-14)
+    np.testing.assert_allclose(flat_params(new), flat_params(model) - 0.1 * flat_params(delta), rtol=1e-14)
 
 
 @pytest.mark.parametrize(
@@ -216,7 +214,7 @@ def test_matches_netket_vmc_sr(dtype, use_ntk):
     energies = -jnp.sum(x * jnp.roll(x, -1, axis=-1), axis=-1) - field * jnp.sum(ratios, axis=-1)
     np.testing.assert_allclose(energies, netket_energies, rtol=1e-12, atol=1e-12)
 
-    expected = _flat(eqx_rbm.from_variables({"params": update}))
+    expected = flat_params(eqx_rbm.from_variables({"params": update}))
     space = "samples" if use_ntk else "parameters"
     delta = eqx_rbm.sr_gradient(model, x, energies, diag_shift=SHIFT, space=space)
-    assert _relative(2 * _flat(delta), expected) < 1e-10
+    assert _relative(2 * flat_params(delta), expected) < 1e-10
