@@ -227,8 +227,9 @@ def test_theta_follows_the_parameters_not_the_cache():
     state = vstate.sampler_state
     stale = state.replace(theta=np.zeros_like(state.theta), hidden_sum=np.zeros_like(state.hidden_sum))
     args = (vstate.model, vstate.variables)
-    ours, _ = vstate.sampler.sample(*args, state=stale, chain_length=4)
-    reference, after = vstate.sampler.sample(*args, state=state, chain_length=4)
+    # The chain length vstate.sample() ran: its compiled chain serves both calls.
+    ours, _ = vstate.sampler.sample(*args, state=stale, chain_length=8)
+    reference, after = vstate.sampler.sample(*args, state=state, chain_length=8)
     np.testing.assert_array_equal(ours, reference)
     fresh = eqx_rbm.local_state(_equinox(vstate), after.σ)
     np.testing.assert_allclose(after.theta, fresh.theta, rtol=1e-12, atol=1e-12)
