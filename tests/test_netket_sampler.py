@@ -126,7 +126,10 @@ def _ising(n_sites=8):
 
 def _optimise(kind, sampler, variables, hilbert, hamiltonian, steps=20):
     twin = eqx_rbm.linen.RBM(alpha=1)
-    vstate = nk.vqs.MCState(sampler, twin, variables=variables, n_samples=1024, sampler_seed=1)
+    # 64 discarded sweeps, as many as kept: one compiled chain serves both calls of every step.
+    vstate = nk.vqs.MCState(
+        sampler, twin, variables=variables, n_samples=1024, n_discard_per_chain=64, sampler_seed=1
+    )
     if kind == "VMC_SR":
         driver = nk.driver.VMC_SR(hamiltonian, optax.sgd(0.05), variational_state=vstate, diag_shift=1e-2)
         driver.run(steps, show_progress=False)
@@ -160,6 +163,8 @@ def test_drivers_reach_netkets_energies(kind):
 
 
 def _twin_state(sampler, **kwargs):
+    # As many discarded sweeps as kept ones: both calls run one compiled chain (its length is static).
+    kwargs = {"n_discard_per_chain": 8, **kwargs}
     return _vstate(sampler, eqx_rbm.linen.RBM(alpha=2, **_twin_init(0.3)), n_samples=16 * 8, **kwargs)
 
 
@@ -222,8 +227,9 @@ def test_theta_follows_the_parameters_not_the_cache():
     state = vstate.sampler_state
     stale = state.replace(theta=np.zeros_like(state.theta), hidden_sum=np.zeros_like(state.hidden_sum))
     args = (vstate.model, vstate.variables)
-    ours, _ = vstate.sampler.sample(*args, state=stale, chain_length=4)
-    reference, after = vstate.sampler.sample(*args, state=state, chain_length=4)
+    # The chain length vstate.sample() ran: its compiled chain serves both calls.
+    ours, _ = vstate.sampler.sample(*args, state=stale, chain_length=8)
+    reference, after = vstate.sampler.sample(*args, state=state, chain_length=8)
     np.testing.assert_array_equal(ours, reference)
     fresh = eqx_rbm.local_state(_equinox(vstate), after.σ)
     np.testing.assert_allclose(after.theta, fresh.theta, rtol=1e-12, atol=1e-12)
@@ -270,7 +276,9 @@ SHARDED = textwrap.dedent(
     for make in (eqx_rbm.netket.MetropolisLocal, nk.sampler.MetropolisLocal):
         for chunk_size in (None, 4):
             sampler = make(hilbert, n_chains=16, chunk_size=chunk_size)
-            vstate = nk.vqs.MCState(sampler, twin, n_samples=128, seed=0, sampler_seed=1)
+            vstate = nk.vqs.MCState(
+                sampler, twin, n_samples=128, n_discard_per_chain=8, seed=0, sampler_seed=1
+            )
             samples = vstate.sample()
             # Chains split over the devices, as NetKet splits its own.
             assert sampler.n_chains_per_rank == 8
