@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import normal_init
 
 import eqx_rbm
 from eqx_rbm.sampling import _flip, _sampler
@@ -15,7 +16,7 @@ N_SITES, N_CHAINS, SWEEP = 10, 64, 30
 
 
 def _model(scale: float, dtype=jnp.float64, visible: bool = True, states=(-1.0, 1.0)):
-    init = jax.nn.initializers.normal(scale)
+    init = normal_init(scale)
     return eqx_rbm.RBM(
         N_SITES,
         alpha=3,

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import normal_init
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,8 +24,8 @@ BOSON_STATES = (0, 1, 2, 3, 4)
 
 # Parameters far from NetKet's 0.01 default, so that theta spans the region
 # where log cosh is neither linear nor quadratic.
-wide = jax.nn.initializers.normal(stddev=0.7)
-wide_c = jax.nn.initializers.normal(stddev=0.7, dtype=jnp.complex128)
+wide = normal_init(0.7)
+wide_c = normal_init(0.7, dtype=jnp.complex128)
 
 
 @functools.cache

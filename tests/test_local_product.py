@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import normal_init
 
 import eqx_rbm
 from eqx_rbm.sampling import _ratios
@@ -20,7 +21,7 @@ PAIRS = np.array(
 
 
 def _rbm(std: float, dtype=jnp.float64, **kwargs):
-    init = jax.nn.initializers.normal(std, dtype)
+    init = normal_init(std, dtype)
     return eqx_rbm.RBM(
         N_SITES,
         alpha=3,
@@ -106,7 +107,7 @@ def test_site_products_match_sums_and_recomputation():
 
 def test_symmetric_model_products_match_sums():
     symmetries = [np.roll(np.arange(N_SITES), g) for g in range(N_SITES)]
-    init = jax.nn.initializers.normal(0.05)
+    init = normal_init(0.05)
     model = eqx_rbm.RBMSymm(
         symmetries, alpha=2, kernel_init=init, hidden_bias_init=init, key=jax.random.key(4)
     )

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import chi_squared_p
+from helpers import chi_squared_p, normal_init
 
 import eqx_rbm
 
@@ -20,14 +20,14 @@ P_VALUE = 1e-3
 
 def _init(scale):
     return dict(
-        kernel_init=jax.nn.initializers.normal(scale),
-        hidden_bias_init=jax.nn.initializers.normal(scale),
-        visible_bias_init=jax.nn.initializers.normal(scale),
+        kernel_init=normal_init(scale),
+        hidden_bias_init=normal_init(scale),
+        visible_bias_init=normal_init(scale),
     )
 
 
 def _models():
-    complex_init = {k: jax.nn.initializers.normal(0.3, jnp.complex128) for k in _init(0.3)}
+    complex_init = {k: normal_init(0.3, jnp.complex128) for k in _init(0.3)}
     return {
         "rbm": (eqx_rbm.RBM(5, alpha=2, **_init(0.3), key=jax.random.key(0)), (-1.0, 1.0)),
         "complex": (

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import normal_init
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,8 +22,8 @@ SPIN_STATES = (-1.0, 1.0)
 BOSON_STATES = (0, 1, 2, 3)
 # A 4x3 torus: translations, and translations with the two reflections (a space group).
 SHAPE = (4, 3)
-wide = jax.nn.initializers.normal(stddev=0.7)
-wide_c = jax.nn.initializers.normal(stddev=0.7, dtype=jnp.complex128)
+wide = normal_init(0.7)
+wide_c = normal_init(0.7, dtype=jnp.complex128)
 
 
 def _space_group() -> np.ndarray:
