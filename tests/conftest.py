@@ -18,12 +18,12 @@ jax.config.update("jax_enable_x64", True)
 # tolerance), statistical sampling tests, processes that compare one program's results with
 # themselves (sharded against one device, restored against saved), and two computations of the
 # same quantity compared to 1e-10-1e-12 relative, thousands of ulp in 64-bit (closed-form
-# derivatives against autodiff, the library's SR against NetKet's drivers, local updates against
-# full evaluations). They compile without LLVM's
-# expensive optimisation passes (`jax_disable_most_optimizations`): the same XLA programs and
-# code paths, in less optimised machine code, which compiles about a third faster. Every other
-# file (parity with NetKet and mpmath to a few ulp, paths that must agree bit for bit) compiles as
-# users do: the machine code decides the last bits.
+# derivatives against autodiff, values and gradients against NetKet's, the library's SR and the
+# twins in NetKet's drivers against NetKet's own, local updates against full evaluations). They
+# compile without LLVM's expensive optimisation passes (`jax_disable_most_optimizations`): the
+# same XLA programs and code paths, in less optimised machine code, which compiles about a third
+# faster. Every other file (parity with NetKet and mpmath to a few ulp, paths that must agree bit
+# for bit) compiles as users do: the machine code decides the last bits.
 FAST_COMPILE = frozenset(
     {
         "test_docs.py",
@@ -46,6 +46,8 @@ FAST_COMPILE = frozenset(
         "test_derivatives.py",
         "test_symm_derivatives.py",
         "test_symm_local.py",
+        "test_rbm_parity.py",
+        "test_symm_linen_drivers.py",
         "test_netket_optional.py",
     }
 )

@@ -86,6 +86,11 @@ def random_params_init(scale=0.3):
     return normal_init(scale)
 
 
+def input_dtype(param_dtype):
+    """The real dtype of configurations for a model of `param_dtype`: float64 for 64-bit parameters."""
+    return np.float64 if np.finfo(param_dtype).bits == 64 else np.float32
+
+
 def spins(rng: np.random.Generator, shape, n, dtype=np.float64):
     return rng.choice(np.array([-1.0, 1.0]), size=(*shape, n)).astype(dtype)
 
@@ -251,3 +256,17 @@ def assert_sr_through_kernel(model, x, energies, shift: float, autodiff_dense, d
     force = y.conj().T @ (energies - energies.mean()) / n
     expected = np.linalg.solve(s_matrix + shift * np.eye(y.shape[1]), force)
     assert_close(update, expected, dtype, "SR update")
+
+
+def full_sum_descent(nk, hilbert, hamiltonian, model, variables, steps=3, learning_rate=0.05):
+    """Plain gradient descent of `model` in NetKet's `FullSumState`: the energy before each step
+    and the final parameters."""
+    import jax
+
+    vstate = nk.vqs.FullSumState(hilbert, model, variables=variables)
+    energies = []
+    for _ in range(steps):
+        energy, gradient = vstate.expect_and_grad(hamiltonian)
+        energies.append(complex(energy.mean))
+        vstate.parameters = jax.tree.map(lambda p, g: p - learning_rate * g, vstate.parameters, gradient)
+    return np.array(energies), vstate.parameters

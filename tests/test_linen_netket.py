@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from helpers import require
+from helpers import full_sum_descent, require
 
 import eqx_rbm
 import eqx_rbm.linen as linen
-
-
-def gradient_descent_energies(nk, hilbert, hamiltonian, model, variables, steps=3, learning_rate=0.05):
-    """Plain gradient descent on a FullSumState; the energy before each step."""
-    vstate = nk.vqs.FullSumState(hilbert, model, variables=variables)
-    energies = []
-    for _ in range(steps):
-        energy, gradient = vstate.expect_and_grad(hamiltonian)
-        energies.append(complex(energy.mean))
-        vstate.parameters = jax.tree.map(lambda p, g: p - learning_rate * g, vstate.parameters, gradient)
-    return np.array(energies), vstate.parameters
 
 
 def assert_same_run(ours, reference):
@@ -35,8 +24,8 @@ def test_full_sum_gradient_descent_matches_netket_rbm():
     hamiltonian = nk.operator.IsingJax(hilbert, nk.graph.Chain(6), h=1.0)
     net = nk.models.RBM(alpha=1)
     variables = net.init(jax.random.key(0), hilbert.all_states()[:1])
-    ours = gradient_descent_energies(nk, hilbert, hamiltonian, linen.RBM(alpha=1), variables)
-    reference = gradient_descent_energies(nk, hilbert, hamiltonian, net, variables)
+    ours = full_sum_descent(nk, hilbert, hamiltonian, linen.RBM(alpha=1), variables)
+    reference = full_sum_descent(nk, hilbert, hamiltonian, net, variables)
     assert_same_run(ours, reference)
     assert ours[0][-1].real < ours[0][0].real  # the run actually optimises
 
@@ -47,8 +36,8 @@ def test_full_sum_gradient_descent_matches_netket_multival():
     hamiltonian = nk.operator.BoseHubbard(hilbert, nk.graph.Chain(4), U=2.0, J=1.0)
     net = nk.models.RBMMultiVal(n_classes=3, alpha=1)
     variables = net.init(jax.random.key(1), hilbert.all_states()[:1])
-    ours = gradient_descent_energies(nk, hilbert, hamiltonian, linen.RBMMultiVal(3, alpha=1), variables)
-    reference = gradient_descent_energies(nk, hilbert, hamiltonian, net, variables)
+    ours = full_sum_descent(nk, hilbert, hamiltonian, linen.RBMMultiVal(3, alpha=1), variables)
+    reference = full_sum_descent(nk, hilbert, hamiltonian, net, variables)
     assert_same_run(ours, reference)
 
 
