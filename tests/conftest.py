@@ -30,6 +30,7 @@ FAST_COMPILE = frozenset(
         "test_recipes_quantax.py",
         "test_recipes_netket.py",
         "test_recipes_orbax.py",
+        "jvmc_ground_state.py",
         "test_lattice_vmc.py",
         "test_examples.py",
         "test_multiprocess.py",
