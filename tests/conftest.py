@@ -4,6 +4,8 @@ Shared utilities live in tests/helpers.py."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import jax
@@ -12,6 +14,36 @@ import pytest
 # The tests exercise float64 and complex128 models, which need x64. The library
 # itself never touches this flag; building a 64-bit model without it is an error.
 jax.config.update("jax_enable_x64", True)
+
+
+# One compilation cache for the session, on disk, shared by the xdist workers and the processes the
+# tests spawn (they inherit the environment): a program that several of them compile (NetKet's
+# samplers and drivers on the same Hilbert spaces, the same models' initializers, the references
+# that sharded runs compare against) is compiled once. Its key holds the compiler settings below, so
+# the two settings never share an entry. Made by the first process (the xdist controller, or the
+# only one), removed when it ends; a directory given in the environment is used as it is.
+_CACHE = "JAX_COMPILATION_CACHE_DIR"
+_made_cache: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _made_cache
+    if _CACHE not in os.environ:
+        _made_cache = os.environ[_CACHE] = tempfile.mkdtemp(prefix="eqx_rbm-tests-jax-cache-")
+        # Small programs too: most of the suite's are, and a hit costs a file read.
+        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+        os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    # JAX read its settings when this file imported it: set them in this process as well.
+    jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE])
+    for name in ("MIN_COMPILE_TIME_SECS", "MIN_ENTRY_SIZE_BYTES"):
+        if (value := os.environ.get(f"JAX_PERSISTENT_CACHE_{name}")) is not None:
+            kind = float if name.endswith("SECS") else int
+            jax.config.update(f"jax_persistent_cache_{name.lower()}", kind(value))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _made_cache is not None:
+        shutil.rmtree(_made_cache, ignore_errors=True)
 
 
 # Files whose assertions sit far above rounding: recipes and docs pages (energies within a
