@@ -1,5 +1,5 @@
-"""Test configuration: 64-bit mode, the compiler settings per file and the order of the files.
-Shared utilities live in tests/helpers.py."""
+"""Test configuration: 64-bit mode, the session's compilation cache, the compiler settings per file
+and the order of the files. Shared utilities live in tests/helpers.py."""
 
 from __future__ import annotations
 
