@@ -21,24 +21,25 @@ jax.config.update("jax_enable_x64", True)
 # samplers and drivers on the same Hilbert spaces, the same models' initializers, the references
 # that sharded runs compare against) is compiled once. Its key holds the compiler settings below, so
 # the two settings never share an entry. Made by the first process (the xdist controller, or the
-# only one), removed when it ends; a directory given in the environment is used as it is.
-_CACHE = "JAX_COMPILATION_CACHE_DIR"
+# only one), removed when it ends; a directory given in the environment is used as it is (JAX read
+# it, with its other settings, when this file imported JAX).
 _made_cache: str | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
     global _made_cache
-    if _CACHE not in os.environ:
-        _made_cache = os.environ[_CACHE] = tempfile.mkdtemp(prefix="eqx_rbm-tests-jax-cache-")
-        # Small programs too: most of the suite's are, and a hit costs a file read.
-        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-        os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
-    # JAX read its settings when this file imported it: set them in this process as well.
-    jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE])
-    for name in ("MIN_COMPILE_TIME_SECS", "MIN_ENTRY_SIZE_BYTES"):
-        if (value := os.environ.get(f"JAX_PERSISTENT_CACHE_{name}")) is not None:
-            kind = float if name.endswith("SECS") else int
-            jax.config.update(f"jax_persistent_cache_{name.lower()}", kind(value))
+    if "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return
+    _made_cache = tempfile.mkdtemp(prefix="eqx_rbm-tests-jax-cache-")
+    # Small programs too: most of the suite's are, and a hit costs a file read.
+    settings = {
+        "compilation_cache_dir": _made_cache,
+        "persistent_cache_min_compile_time_secs": 0.0,
+        "persistent_cache_min_entry_size_bytes": 0,
+    }
+    for name, value in settings.items():
+        os.environ[f"JAX_{name.upper()}"] = str(value)  # for the workers and spawned processes
+        jax.config.update(f"jax_{name}", value)  # this process imported JAX already
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
