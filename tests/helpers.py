@@ -270,3 +270,15 @@ def full_sum_descent(nk, hilbert, hamiltonian, model, variables, steps=3, learni
         energies.append(complex(energy.mean))
         vstate.parameters = jax.tree.map(lambda p, g: p - learning_rate * g, vstate.parameters, gradient)
     return np.array(energies), vstate.parameters
+
+
+def assert_same_run(ours, reference):
+    """Two `full_sum_descent` runs agree: energies to 1e-10 relative, and the final parameters, of the
+    same tree structure, leaf by leaf."""
+    import jax
+
+    (energies, params), (ref_energies, ref_params) = ours, reference
+    np.testing.assert_allclose(energies, ref_energies, rtol=1e-10, atol=0)
+    assert jax.tree.structure(params) == jax.tree.structure(ref_params)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from helpers import full_sum_descent, require
+from helpers import assert_same_run, full_sum_descent, require
 
 import eqx_rbm
 import eqx_rbm.linen as linen
-
-
-def assert_same_run(ours, reference):
-    (energies, params), (ref_energies, ref_params) = ours, reference
-    np.testing.assert_allclose(energies, ref_energies, rtol=1e-10, atol=0)
-    assert jax.tree.structure(params) == jax.tree.structure(ref_params)
-    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
 
 
 def test_full_sum_gradient_descent_matches_netket_rbm():

@@ -43,10 +43,6 @@ def _energies(n: int, seed: int, complex_: bool) -> jax.Array:
     return jnp.asarray(e)
 
 
-def _n_params(model) -> int:
-    return flat_params(model).size
-
-
 SPACES = ("samples", "parameters", "auto")
 
 
@@ -97,7 +93,7 @@ DENSE_CASES = [
 )
 def test_matches_a_dense_solve_on_autodiff_jacobians(kind, dtype, more_samples):
     model = _model(kind, dtype)
-    n_params = _n_params(model)
+    n_params = flat_params(model).size
     n = 2 * n_params + 3 if more_samples else n_params // 2
     x = _samples(model, n, seed=1)
     energies = _energies(n, seed=2, complex_=True)  # real parameters use the real part only

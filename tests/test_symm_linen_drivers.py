@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import full_sum_descent, leaves_identical, require
+from helpers import assert_same_run, full_sum_descent, leaves_identical, require
 
 import eqx_rbm.linen as linen
 
@@ -30,12 +30,10 @@ def test_full_sum_gradient_descent_matches_netket(dtype):
     net = nk.models.RBMSymm(group, alpha=2, param_dtype=dtype)
     variables = net.init(jax.random.key(0), hilbert.all_states()[:1])
     twin = linen.RBMSymm(group, alpha=2, param_dtype=dtype)
-    energies, params = full_sum_descent(nk, hilbert, hamiltonian, twin, variables, learning_rate=0.01)
-    ref_energies, ref_params = full_sum_descent(nk, hilbert, hamiltonian, net, variables, learning_rate=0.01)
-    np.testing.assert_allclose(energies, ref_energies, rtol=1e-10, atol=0)
-    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
-    assert energies[-1].real < energies[0].real
+    ours = full_sum_descent(nk, hilbert, hamiltonian, twin, variables, learning_rate=0.01)
+    reference = full_sum_descent(nk, hilbert, hamiltonian, net, variables, learning_rate=0.01)
+    assert_same_run(ours, reference)
+    assert ours[0][-1].real < ours[0][0].real  # the run actually optimises
 
 
 def test_mcstate_vmc_sr_matches_netket():
