@@ -47,6 +47,15 @@ one core of a 2-core AMD EPYC.
     python examples/lattice_vmc.py --model heisenberg --lattice square --length 10 --marshall \\
         --alpha 1 --samples 4096 --chains 512 --iterations 600 --schedule-steps 500 --lr-final 0.01 \\
         --final-samples 65536 --checkpoint runs/heisenberg_square10_dense1.npz
+    # the dense RBM, alpha=1, started from a translation-symmetric RBM with alpha=1 (1 minute),
+    # its filters unrolled into the dense kernel (--init-from)
+    python examples/lattice_vmc.py --model heisenberg --lattice square --length 10 --marshall \\
+        --symmetric --alpha 1 --init-std 0.01 --lr 0.03 --iterations 300 --schedule-steps 300 \\
+        --lr-final 0.01 --final-samples 65536 --checkpoint runs/heisenberg_square10_symm1.npz
+    python examples/lattice_vmc.py --model heisenberg --lattice square --length 10 --marshall \\
+        --alpha 1 --init-from runs/heisenberg_square10_symm1.npz --samples 4096 --chains 512 \\
+        --lr 0.003 --iterations 200 --schedule-steps 200 --diag-shift 1e-2 --diag-shift-final 1e-3 \\
+        --final-samples 65536 --checkpoint runs/heisenberg_square10_dense1_from_symm1.npz
 
     python examples/lattice_vmc.py --smoke    # a few seconds, used in CI
 """
@@ -72,7 +81,17 @@ import eqx_rbm
 # The examples are scripts, not a package: their shared helpers sit next to them.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _physics import BETHE_ANSATZ_PER_SITE, Hamiltonian, Lattice, build_hamiltonian, reference_energy
-from _vmc import CheckpointError, DivergenceError, Run, load_run, save_plot, save_run, train
+from _vmc import (
+    CheckpointError,
+    DivergenceError,
+    Run,
+    load_checkpoint,
+    load_run,
+    restore_tree,
+    save_plot,
+    save_run,
+    train,
+)
 
 jax.config.update("jax_enable_x64", True)
 
@@ -87,11 +106,13 @@ SMOKE = {
 """--smoke changes these defaults (and the lattice to L=8 or 4x4); flags given explicitly still win."""
 RUN_DEFINING = (
     *("model", "lattice", "length", "field", "j1", "j2", "marshall", "alpha", "symmetric", "complex"),
-    "init_std",
+    *("init_std", "init_from"),
     *("samples", "chains", "burn_in", "lr", "lr_final", "diag_shift", "diag_shift_final", "schedule_steps"),
     *("seed", "late_samples", "late_from"),
 )
 """The arguments a resumed run must share with its checkpoint; the others (--iterations, ...) may change."""
+INIT_FROM_SHARED = ("model", "lattice", "length", "field", "j1", "j2", "marshall", "alpha", "complex")
+"""What a --init-from checkpoint's run must share with the dense run it starts."""
 POSITIVE = (
     *("alpha", "samples", "chains", "final_samples", "schedule_steps", "checkpoint_every"),
     *("lr", "lr_final", "diag_shift", "diag_shift_final"),
@@ -127,6 +148,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         help="standard deviation of the normal initial parameters (default: the network's, as "
         "NetKet's: 0.01 for RBM, 0.1 for RBMSymm)",
+    )
+    add(
+        "--init-from",
+        type=Path,
+        help="dense network only: start from the wave function of a --symmetric run's checkpoint "
+        "(same system, --alpha and dtype), its tied filters unrolled into the dense kernel",
     )
     add = parser.add_argument_group("sampling and optimisation").add_argument
     add("--samples", type=int, default=1024, help="samples per iteration (default 1024)")
@@ -165,6 +192,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in POSITIVE:
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')}: expected a positive value, got {getattr(args, name)}")
+    if args.init_from is not None and (args.symmetric or args.init_std is not None):
+        parser.error(
+            "--init-from: starts a dense network (without --symmetric) from a checkpoint; "
+            f"got --symmetric {args.symmetric}, --init-std {args.init_std}"
+        )
     if args.init_std is not None and not args.init_std > 0:
         parser.error(f"--init-std: expected a positive value, got {args.init_std}")
     if args.burn_in < 0 or args.iterations < 0:
@@ -218,6 +250,31 @@ def build_model(args: argparse.Namespace, lattice: Lattice, key: jax.Array) -> e
     if args.symmetric:
         return eqx_rbm.RBMSymm(lattice.translations(), alpha=alpha, param_dtype=dtype, key=key, **inits)
     return eqx_rbm.RBM(lattice.n_sites, alpha=alpha, param_dtype=dtype, key=key, **inits)
+
+
+def unrolled(args: argparse.Namespace, lattice: Lattice) -> eqx_rbm.RBM:
+    """The dense RBM whose log psi is that of the symmetric network in the --init-from checkpoint.
+
+    A translation-symmetric RBM with `alpha` filters is a dense RBM with `alpha * N` hidden units
+    whose weights are tied: its dense view (`.dense()`) has the dense network's shapes, so the two
+    give the same wave function, and the dense run starts where the symmetric run ended.
+    """
+    path = args.init_from
+    arrays, meta = load_checkpoint(path)
+    saved = meta.get("run", {})
+    wanted = {name: getattr(args, name) for name in INIT_FROM_SHARED} | {"symmetric": True}
+    differ = {name: (value, saved.get(name)) for name, value in wanted.items() if saved.get(name) != value}
+    if differ:
+        lines = ", ".join(
+            f"--{n.replace('_', '-')} expected {a!r}, got {b!r}" for n, (a, b) in differ.items()
+        )
+        raise CheckpointError(
+            f"--init-from {path}: give the checkpoint of a --symmetric run of this system, --alpha and "
+            f"dtype; its run has {lines}"
+        )
+    template = build_model(argparse.Namespace(**{**vars(args), **saved}), lattice, jax.random.key(0))
+    dense = restore_tree(template, arrays, "model", path).dense()
+    return eqx_rbm.RBM.from_arrays(dense.kernel, dense.hidden_bias, dense.visible_bias)
 
 
 def initial_chains(ham: Hamiltonian, n_chains: int, key: jax.Array) -> jax.Array:
@@ -325,7 +382,8 @@ def samples_at(args: argparse.Namespace, iteration: int) -> int:
 
 def defining(args: argparse.Namespace) -> dict[str, Any]:
     """The arguments a checkpoint's run is identified by (see RUN_DEFINING)."""
-    return {name: getattr(args, name) for name in RUN_DEFINING}
+    values = {name: getattr(args, name) for name in RUN_DEFINING}
+    return {name: str(v) if isinstance(v, Path) else v for name, v in values.items()}
 
 
 # --------------------------------------------------------------------------- the run
@@ -357,7 +415,7 @@ def main(argv: list[str] | None = None) -> Result:
         print(f"Bethe ansatz, infinite chain: {BETHE_ANSATZ_PER_SITE:.12f} per site")
 
     k_model, k_chains, key = jax.random.split(jax.random.key(args.seed), 3)
-    model = build_model(args, lattice, k_model)
+    model = build_model(args, lattice, k_model) if args.init_from is None else unrolled(args, lattice)
     optimiser = sr_optimiser(args.lr, args.lr_final, args.schedule_steps)
     opt_state = optimiser.init(eqx.filter(model, eqx.is_inexact_array))
     run = Run(model, opt_state, initial_chains(ham, args.chains, k_chains), key, 0)

@@ -293,6 +293,8 @@ def test_damaged_checkpoint_is_refused(example, checkpoint: bytes, tmp_path: Pat
         (["--late-from", "5"], "--late-samples and --late-from: give both"),
         (["--late-samples", "100", "--late-from", "5", "--chains", "16"], "positive multiple of --chains=16"),
         (["--late-samples", "256", "--late-from", "-1"], "--late-from: expected an iteration >= 0"),
+        (["--init-from", "a.npz", "--symmetric"], "--init-from: starts a dense network"),
+        (["--init-from", "a.npz", "--init-std", "0.1"], "--init-from: starts a dense network"),
     ],
 )
 def test_argument_errors(example, capsys, argv: list[str], message: str) -> None:
@@ -334,7 +336,7 @@ def test_the_reproduction_commands_are_the_documented_ones(example):
     documented = _documented_commands(docs[docs.index("### Research-scale runs") :])
     in_script = _documented_commands(example.__doc__)
     research = [c for c in in_script if "--checkpoint" in c]
-    assert len(research) == 4
+    assert len(research) == 6
     assert [c for c in documented if "--checkpoint" in c] == research
     for argv in research:
         args = example.parse_args(argv)
@@ -354,6 +356,27 @@ def test_init_std(example, symmetric):
     assert np.asarray(default.kernel).std() > 0.005  # 0.01 (RBM) or 0.1 (RBMSymm)
     with pytest.raises(SystemExit):
         example.parse_args([*flags, "--init-std", "0"])
+
+
+def test_init_from_unrolls_a_symmetric_run(example, tmp_path: Path) -> None:
+    path = tmp_path / "symmetric.npz"
+    symmetric = example.main([*RUN, "--symmetric", "--iterations", "2", "--checkpoint", str(path)]).model
+    args = example.parse_args([*RUN, "--init-from", str(path)])
+    lattice, _ = example.system(args)
+    dense = example.unrolled(args, lattice)
+    assert isinstance(dense, eqx_rbm.RBM) and dense.n_hidden == symmetric.n_hidden == 6
+    # The same wave function: the dense forward of the unrolled kernel against RBMSymm's own.
+    x = np.random.default_rng(0).choice([-1.0, 1.0], size=(32, 6))
+    np.testing.assert_allclose(np.asarray(dense(x)), np.asarray(symmetric(x)), rtol=1e-13)
+    run = example.main([*RUN, "--init-from", str(path), "--iterations", "2"])
+    assert isinstance(run.model, eqx_rbm.RBM) and np.all(np.isfinite(run.energies))
+    # Only a symmetric run of the same system and alpha is accepted, and the message says which differs.
+    dense_path = tmp_path / "dense.npz"
+    example.main([*RUN, "--iterations", "1", "--checkpoint", str(dense_path)])
+    with pytest.raises(example.CheckpointError, match="--symmetric expected True, got False"):
+        example.main([*RUN, "--init-from", str(dense_path), "--iterations", "1"])
+    with pytest.raises(example.CheckpointError, match=r"--alpha expected 2\.0, got 1\.0"):
+        example.main([*RUN, "--alpha", "2", "--init-from", str(path), "--iterations", "1"])
 
 
 @pytest.mark.parametrize("broken", ["energy", "parameters"])
