@@ -415,7 +415,9 @@ def main(argv: list[str] | None = None) -> Result:
         print(f"Bethe ansatz, infinite chain: {BETHE_ANSATZ_PER_SITE:.12f} per site")
 
     k_model, k_chains, key = jax.random.split(jax.random.key(args.seed), 3)
-    model = build_model(args, lattice, k_model) if args.init_from is None else unrolled(args, lattice)
+    # A resumed run takes its parameters from its own checkpoint: the --init-from file is not read.
+    start_from = args.init_from is not None and not args.resume
+    model = unrolled(args, lattice) if start_from else build_model(args, lattice, k_model)
     optimiser = sr_optimiser(args.lr, args.lr_final, args.schedule_steps)
     opt_state = optimiser.init(eqx.filter(model, eqx.is_inexact_array))
     run = Run(model, opt_state, initial_chains(ham, args.chains, k_chains), key, 0)
