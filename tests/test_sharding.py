@@ -74,23 +74,29 @@ SCRIPT = textwrap.dedent(
         delta, proposed = eqx_rbm.propose(m, eqx_rbm.local_state(m, x), sites, values)
         return delta, proposed.theta
 
+    # The unsharded numbers, computed once outside any mesh (each mesh context compiles anew).
+    inputs = {name: bosons if name == "RBMMultiVal" else spins for name in models}
+    reference = {name: tuple(f(m, inputs[name]) for f in (forward, grad, jac)) for name, m in models.items()}
+    reference_one_hot, reference_ratio = forward(one_hot, odd), ratio(rbm, spins, sites, values)
+
     for flavour, mesh in MESHES.items():
         rows = NamedSharding(mesh, P("batch"))
         with jax.set_mesh(mesh):
-            for name, model in models.items():
-                x = bosons if name == "RBMMultiVal" else spins
-                name = f"{flavour} {name}"
-                (out,) = check(name, forward(model, jax.device_put(x, rows)), forward(model, x))
+            for model_name, model in models.items():
+                x = jax.device_put(inputs[model_name], rows)
+                ref_forward, ref_grad, ref_jac = reference[model_name]
+                name = f"{flavour} {model_name}"
+                (out,) = check(name, forward(model, x), ref_forward)
                 check_rows(name, out, rows)
                 # Gradient of a batch mean: the parameters are replicated, the
                 # reduction over the sharded batch is an all-reduce.
-                check(f"{name} grad", grad(model, jax.device_put(x, rows)), grad(model, x))
-                leaves = check(f"{name} jacobian", jac(model, jax.device_put(x, rows)), jac(model, x))
+                check(f"{name} grad", grad(model, x), ref_grad)
+                leaves = check(f"{name} jacobian", jac(model, x), ref_jac)
                 for leaf in leaves:
                     check_rows(f"{name} jacobian", leaf, rows)
 
             sharded = forward(one_hot, jax.device_put(odd, rows))
-            (out,) = check(f"{flavour} OneHot", sharded, forward(one_hot, odd))
+            (out,) = check(f"{flavour} OneHot", sharded, reference_one_hot)
             check_rows(f"{flavour} OneHot", out, rows)
             (out,) = check(f"{flavour} OneHot eager", one_hot(jax.device_put(odd, rows)), one_hot(odd))
             check_rows(f"{flavour} OneHot eager", out, rows)
@@ -109,18 +115,16 @@ SCRIPT = textwrap.dedent(
                         raise AssertionError("an unknown local state passed the runtime check")
 
             sharded = ratio(rbm, *(jax.device_put(a, rows) for a in (spins, sites, values)))
-            reference = ratio(rbm, spins, sites, values)
-            delta, new_theta = check(f"{flavour} propose", sharded, reference)
+            delta, new_theta = check(f"{flavour} propose", sharded, reference_ratio)
             check_rows(f"{flavour} propose delta", delta, rows)
             check_rows(f"{flavour} propose theta", new_theta, rows)
     # Explicitly sharded inputs without jax.set_mesh: the jitted gradient still
     # finds the mesh (from the input's type) for its replicated parameter gradient.
     rows = NamedSharding(MESHES["explicit"], P("batch"))
     for name, model in models.items():
-        x = jax.device_put(bosons if name == "RBMMultiVal" else spins, rows)
-        reference = bosons if name == "RBMMultiVal" else spins
-        check(f"no set_mesh {name} grad", grad(model, x), grad(model, reference))
-        for leaf in check(f"no set_mesh {name} jacobian", jac(model, x), jac(model, reference)):
+        x, (_, ref_grad, ref_jac) = jax.device_put(inputs[name], rows), reference[name]
+        check(f"no set_mesh {name} grad", grad(model, x), ref_grad)
+        for leaf in check(f"no set_mesh {name} jacobian", jac(model, x), ref_jac):
             check_rows(f"no set_mesh {name} jacobian", leaf, rows)
     print("sharding ok")
     """
