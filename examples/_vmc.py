@@ -140,15 +140,19 @@ def restore_tree(template: Any, arrays: dict[str, np.ndarray], prefix: str, path
     return eqx.combine(jax.tree.unflatten(treedef, restored), static)
 
 
+def differences(saved: dict[str, Any], current: dict[str, Any]) -> str:
+    """The arguments of `current` and a checkpoint's `saved` ones that differ, as a sentence ("" if none)."""
+    names = sorted(set(saved) | set(current))
+    return ", ".join(
+        f"--{n.replace('_', '-')} is {current.get(n)!r} here but {saved.get(n)!r} in the checkpoint"
+        for n in names
+        if saved.get(n) != current.get(n)
+    )
+
+
 def check_same_run(path: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
     """Refuses to resume when an argument that defines the run differs from the checkpoint's."""
-    names = sorted(set(saved) | set(current))
-    differ = [n for n in names if saved.get(n) != current.get(n)]
-    if differ:
-        lines = ", ".join(
-            f"--{n.replace('_', '-')} is {current.get(n)!r} here but {saved.get(n)!r} in the checkpoint"
-            for n in differ
-        )
+    if lines := differences(saved, current):
         raise CheckpointError(
             f"checkpoint {path} belongs to another run: {lines}. Resume with the run's own arguments, "
             "or choose another --checkpoint path for a new run"

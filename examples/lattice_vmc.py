@@ -85,6 +85,7 @@ from _vmc import (
     CheckpointError,
     DivergenceError,
     Run,
+    differences,
     load_checkpoint,
     load_run,
     restore_tree,
@@ -104,14 +105,16 @@ SMOKE = {
     "final_samples": 1024,
 }
 """--smoke changes these defaults (and the lattice to L=8 or 4x4); flags given explicitly still win."""
+SYSTEM = ("model", "lattice", "length", "field", "j1", "j2", "marshall")
+"""The arguments that define the Hamiltonian and its lattice."""
 RUN_DEFINING = (
-    *("model", "lattice", "length", "field", "j1", "j2", "marshall", "alpha", "symmetric", "complex"),
-    *("init_std", "init_from"),
+    *SYSTEM,
+    *("alpha", "symmetric", "complex", "init_std", "init_from"),
     *("samples", "chains", "burn_in", "lr", "lr_final", "diag_shift", "diag_shift_final", "schedule_steps"),
     *("seed", "late_samples", "late_from"),
 )
 """The arguments a resumed run must share with its checkpoint; the others (--iterations, ...) may change."""
-INIT_FROM_SHARED = ("model", "lattice", "length", "field", "j1", "j2", "marshall", "alpha", "complex")
+INIT_FROM_SHARED = (*SYSTEM, "alpha", "complex")
 """What a --init-from checkpoint's run must share with the dense run it starts."""
 POSITIVE = (
     *("alpha", "samples", "chains", "final_samples", "schedule_steps", "checkpoint_every"),
@@ -263,14 +266,10 @@ def unrolled(args: argparse.Namespace, lattice: Lattice) -> eqx_rbm.RBM:
     arrays, meta = load_checkpoint(path)
     saved = meta.get("run", {})
     wanted = {name: getattr(args, name) for name in INIT_FROM_SHARED} | {"symmetric": True}
-    differ = {name: (value, saved.get(name)) for name, value in wanted.items() if saved.get(name) != value}
-    if differ:
-        lines = ", ".join(
-            f"--{n.replace('_', '-')} expected {a!r}, got {b!r}" for n, (a, b) in differ.items()
-        )
+    if lines := differences({name: saved.get(name) for name in wanted}, wanted):
         raise CheckpointError(
             f"--init-from {path}: give the checkpoint of a --symmetric run of this system, --alpha and "
-            f"dtype; its run has {lines}"
+            f"dtype; {lines}"
         )
     template = build_model(argparse.Namespace(**{**vars(args), **saved}), lattice, jax.random.key(0))
     dense = restore_tree(template, arrays, "model", path).dense()

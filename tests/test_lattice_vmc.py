@@ -380,9 +380,9 @@ def test_init_from_unrolls_a_symmetric_run(example, tmp_path: Path) -> None:
     # Only a symmetric run of the same system and alpha is accepted, and the message says which differs.
     dense_path = tmp_path / "dense.npz"
     example.main([*RUN, "--iterations", "1", "--checkpoint", str(dense_path)])
-    with pytest.raises(example.CheckpointError, match="--symmetric expected True, got False"):
+    with pytest.raises(example.CheckpointError, match="--symmetric is True here but False in the checkpoint"):
         example.main([*RUN, "--init-from", str(dense_path), "--iterations", "1"])
-    with pytest.raises(example.CheckpointError, match=r"--alpha expected 2\.0, got 1\.0"):
+    with pytest.raises(example.CheckpointError, match=r"--alpha is 2\.0 here but 1\.0 in the checkpoint"):
         example.main([*RUN, "--alpha", "2", "--init-from", str(path), "--iterations", "1"])
 
 
