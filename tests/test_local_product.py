@@ -153,13 +153,13 @@ def test_more_than_two_values_keep_the_sum_bit_for_bit():
     np.testing.assert_array_equal(products, sums)
 
 
-@pytest.mark.parametrize("kind", ["complex", "multival", "small batch"])
+# Complex parameters: tests/test_complex_products.py.
+@pytest.mark.parametrize("kind", ["multival", "small batch"])
 def test_not_applied_elsewhere(kind):
     if kind == "multival":
         model = eqx_rbm.RBMMultiVal(N_SITES, 2, local_states=(0, 1), alpha=1, key=jax.random.key(6))
         x = (_spins(6) > 0).astype(jnp.float64)
     else:
-        model = _rbm(0.15, jnp.complex128 if kind == "complex" else jnp.float64)
-        x = _spins(6, batch=4 if kind == "small batch" else BATCH)
+        model, x = _rbm(0.15), _spins(6, batch=4)
     products, sums = _both(model, x)
     np.testing.assert_array_equal(products, sums)

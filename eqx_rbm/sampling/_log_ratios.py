@@ -54,10 +54,12 @@ def site_log_ratios(
     the transverse-field Ising model). The change of the pre-activations of
     site $i$ is $\Delta\phi_i W_i$, a broadcast product with the whole kernel
     rather than a gather of its rows.
-    On CPU, for real parameters, `log_cosh` and two-valued sites with one
-    feature each (spins), each log-ratio is the logarithm of a product over
-    hidden units instead of a sum of activations, where the kernel rows allow
-    it (the "Products in local energies" section of the local-updates page).
+    On CPU, for `log_cosh` and two-valued sites with one feature each
+    (spins), each log-ratio is the logarithm of a product over hidden units
+    instead of a sum of activations, where the kernel rows allow it (the
+    "Products in local energies" section of the local-updates page). With
+    complex128 parameters its imaginary part, the phase of
+    $\psi(x')/\psi(x)$, is then determined modulo $2\pi$ only.
 
     **Arguments:**
 
@@ -103,8 +105,9 @@ def exchange_log_ratios(
     exchange moves. With $d = \phi(x_j) - \phi(x_i)$, the change of the
     pre-activations is $d\,(W_i - W_j)$, whose row differences are formed once
     for all chains. A pair of equal values gives exactly 0.
-    Spins of real `log_cosh` models take products on CPU, as
-    [`eqx_rbm.site_log_ratios`][] does.
+    Spins of `log_cosh` models take products on CPU, as
+    [`eqx_rbm.site_log_ratios`][] does (with complex128 parameters, the
+    imaginary part is then determined modulo $2\pi$ only).
 
     **Arguments:**
 

@@ -18,7 +18,12 @@ kernel row times the feature step, an exchange the difference of two rows
 times it. The Metropolis sampler (`_flip`) and the local energies' log-ratios
 (`_log_ratios`) both take it.
 
-Each factor lies in $[e^{-|a_h|}, e^{|a_h|}]$: a logarithm is taken after
+For complex pre-activations (complex128, one group of hidden units) the
+halves have poles where $\cosh\theta_h = 0$; `complex_log_products` uses
+exponentials scaled to modulus at most 1 instead, and knows the phase of a
+ratio modulo $2\pi$ only.
+
+Each real factor lies in $[e^{-|a_h|}, e^{|a_h|}]$: a logarithm is taken after
 `UNITS_PER_LOG` factors at most, so that with $|a_h| \le$ `MAX_ROW_ENTRY` no
 product leaves the normal range of the dtype. Where a row breaks the bound the
 callers keep the sum of activations.
@@ -36,13 +41,17 @@ from jaxtyping import Array, Bool
 from ..models._model import AbstractRBM
 from ..models._parts import grouped_sum, weighted_groups
 from ._activations import Activation, activated, unbatched_all
-from ._support import UNITS_PER_LOG, takes_products
+from ._support import COMPLEX_UNITS_PER_LOG, UNITS_PER_LOG, takes_complex_products, takes_products
 
 MAX_ROW_ENTRY = {jnp.dtype(jnp.float64): 9.0, jnp.dtype(jnp.float32): 9.0}
 """The largest |a_h| a product accepts: `UNITS_PER_LOG` factors within e^(+-576) (float64) or e^(+-72)."""
 STEP_SIZE = 16384
 """Factors per step of the scan over hidden units, at least where the hidden units allow: for few
 configurations a step takes several hidden units, so that the loop's cost per step stays small."""
+PRODUCT_RANGE = 380.0
+"""A complex product of `COMPLEX_UNITS_PER_LOG` (32) factors, each of modulus at most 2 e^9 < e^9.7, is
+kept when its modulus lies within e^(+-380): its partial products then stayed above e^(-690), normal in
+float64."""
 MIN_MOVES = 2048
 """Products only for at least this many (configuration, move) pairs per call: for fewer, the sum of
 activations is faster. Under `vmap` a call sees one configuration, and keeps the sum."""
@@ -50,7 +59,8 @@ activations is faster. Under `vmap` a call sees one configuration, and keeps the
 
 def within_bounds(a: Array) -> Bool[Array, ""]:
     """Whether every entry of the rows `a`, shape `(n_moves, n_hidden)`, is within the product's bound."""
-    return jnp.max(jnp.abs(a), initial=0.0) <= MAX_ROW_ENTRY[jnp.dtype(a.dtype)]
+    size = jnp.abs(a)  # for complex rows, |cosh a| and |sinh a| are at most e^|a| too
+    return jnp.max(size, initial=0.0) <= MAX_ROW_ENTRY[jnp.dtype(size.dtype)]
 
 
 def chunk_size(n: int, limit: int) -> int:
@@ -70,21 +80,28 @@ def moved_halves(p: Array, q: Array, up: Array, down: Array, positive: Array) ->
     return p * jnp.where(positive, up, down), q * jnp.where(positive, down, up)
 
 
-def log_products(theta: Array, sigma: Array, exp_a: Array, exp_minus_a: Array) -> Array:
-    r"""$\sum_h \log(p_h e^{\sigma_p a_{ph}} + q_h e^{-\sigma_p a_{ph}})$, exactly 0 where $\sigma_p = 0$.
+def _log_products(
+    sigma: Array,
+    per_unit: tuple[Array, ...],
+    per_move: tuple[Array, ...],
+    factor: Callable[..., Array],
+    units_per_log: int,
+    bound: float | None = None,
+) -> tuple[Array, Array]:
+    """$\\sum_h \\log$ `factor(*per_unit[..., h], *per_move[:, h])`, a logarithm per `units_per_log` units.
 
-    `theta` of shape `(*batch, n_hidden)`, `sigma` `(*batch, n_moves)` in
-    $\{-1, 0, 1\}$, `exp_a` and `exp_minus_a` `(n_moves, n_hidden)`. The
-    products run as a scan over hidden units, each step element-wise
-    multiply-adds over `(*batch, n_moves)` of one hidden unit or a few
-    (`STEP_SIZE`): XLA's CPU backend vectorises that well, unlike a
-    multiplicative reduction along the hidden axis. A logarithm is taken
-    after every `UNITS_PER_LOG` units at most.
+    `per_unit` arrays have shape `(*batch, n_hidden)`, `per_move` arrays
+    `(n_moves, n_hidden)`, `sigma` `(*batch, n_moves)`. The products run as a
+    scan over hidden units, each step element-wise multiply-adds over
+    `(*batch, n_moves)` of one hidden unit or a few (`STEP_SIZE`): XLA's CPU
+    backend vectorises that well, unlike a multiplicative reduction along the
+    hidden axis. Returns the sum and, with `bound`, whether the modulus of
+    every product of `units_per_log` factors lay within $e^{\\pm\\text{bound}}$
+    (else true).
     """
-    # sigma = -1 exchanges the roles of p and q; a move that changes nothing is set to 0 below.
-    positive = sigma >= 0
+    theta = per_unit[0]
     n_hidden = theta.shape[-1]
-    chunk = chunk_size(n_hidden, UNITS_PER_LOG[jnp.dtype(theta.dtype)])
+    chunk = chunk_size(n_hidden, units_per_log)
     per_step = 1  # hidden units per step: a power of two dividing the chunk
     while chunk % (2 * per_step) == 0 and 2 * per_step * math.prod(sigma.shape) <= STEP_SIZE:
         per_step *= 2
@@ -93,22 +110,85 @@ def log_products(theta: Array, sigma: Array, exp_a: Array, exp_minus_a: Array) -
     def by_unit(values: Array) -> Array:  # (*batch, n_hidden) -> (chunks, steps, per_step, *batch, 1)
         return jnp.moveaxis(values, -1, 0).reshape(*shape, *values.shape[:-1])[..., None]
 
-    p, q = (by_unit(h) for h in halves(theta))
-    up, down = (r.T.reshape(*shape, *(1,) * (theta.ndim - 1), -1) for r in (exp_a, exp_minus_a))
+    units = tuple(by_unit(u) for u in per_unit)
+    moves = tuple(m.T.reshape(*shape, *(1,) * (theta.ndim - 1), -1) for m in per_move)
+    n_unit = len(units)
 
-    def step(product: Array, units: tuple[Array, ...]) -> tuple[Array, None]:
-        p, q, up, down = units
+    def step(product: Array, values: tuple[Array, ...]) -> tuple[Array, None]:
         for j in range(per_step):
-            p_part, q_part = moved_halves(p[j], q[j], up[j], down[j], positive)
-            product = product * (p_part + q_part)
+            product = product * factor(*(v[j] for v in values[:n_unit]), *(v[j] for v in values[n_unit:]))
         return product, None
 
-    def chunk_log(total: Array, units: tuple[Array, ...]) -> tuple[Array, None]:
-        product, _ = jax.lax.scan(step, jnp.ones(sigma.shape, theta.dtype), units)
-        return total + jnp.log(product), None
+    def chunk_log(carry: tuple[Array, Array], values: tuple[Array, ...]) -> tuple[tuple[Array, Array], None]:
+        total, within = carry
+        product, _ = jax.lax.scan(step, jnp.ones(sigma.shape, theta.dtype), values)
+        if bound is not None:
+            # max(|Re|, |Im|) lies within a factor sqrt(2) of the modulus, without a square root.
+            size = jnp.maximum(jnp.abs(product.real), jnp.abs(product.imag))
+            within = within & (size >= math.exp(-bound)) & (size <= math.exp(bound))
+        return (total + jnp.log(product), within), None
 
-    total, _ = jax.lax.scan(chunk_log, jnp.zeros(sigma.shape, theta.dtype), (p, q, up, down))
+    start = (jnp.zeros(sigma.shape, theta.dtype), jnp.ones(sigma.shape, bool))
+    (total, within), _ = jax.lax.scan(chunk_log, start, (*units, *moves))
+    return total, within
+
+
+def log_products(theta: Array, sigma: Array, exp_a: Array, exp_minus_a: Array) -> Array:
+    r"""$\sum_h \log(p_h e^{\sigma_p a_{ph}} + q_h e^{-\sigma_p a_{ph}})$, exactly 0 where $\sigma_p = 0$.
+
+    `theta` of shape `(*batch, n_hidden)`, real, `sigma` `(*batch, n_moves)` in
+    $\{-1, 0, 1\}$, `exp_a` and `exp_minus_a` `(n_moves, n_hidden)`.
+    """
+    # sigma = -1 exchanges the roles of p and q; a move that changes nothing is set to 0 below.
+    positive = sigma >= 0
+
+    def factor(p: Array, q: Array, up: Array, down: Array) -> Array:
+        p_part, q_part = moved_halves(p, q, up, down, positive)
+        return p_part + q_part
+
+    units_per_log = UNITS_PER_LOG[jnp.dtype(theta.dtype)]
+    total, _ = _log_products(sigma, halves(theta), (exp_a, exp_minus_a), factor, units_per_log)
     return jnp.where(sigma == 0, 0, total)
+
+
+def scaled_exponentials(theta: Array) -> tuple[Array, Array]:
+    """`u` and `v` proportional to `exp(theta)` and `exp(-theta)`, scaled so that the larger is 1.
+
+    Then $\\cosh(\\theta + b) / \\cosh\\theta = (u e^b + v e^{-b}) / (u + v)$
+    for any complex $b$, with $|u|, |v| \\le 1$: unlike the halves, no term
+    has a pole where $\\cosh\\theta = 0$.
+    """
+    flip = jnp.signbit(theta.real)
+    small = jnp.exp(-2 * jnp.where(flip, -theta, theta))  # modulus at most 1
+    one = jnp.ones_like(small)
+    return jnp.where(flip, small, one), jnp.where(flip, one, small)
+
+
+def complex_log_products(theta: Array, sigma: Array, exp_a: Array, exp_minus_a: Array) -> tuple[Array, Array]:
+    r"""$\sum_h \log\cosh(\theta_h + \sigma_p a_{ph}) - \log\cosh\theta_h$ for complex pre-activations.
+
+    As `log_products`, with the scaled exponentials $u, v$ of $\theta$ in
+    place of the halves: each factor $u_h e^{\sigma_p a_{ph}} + v_h
+    e^{-\sigma_p a_{ph}}$ has modulus at most $2 e^{|a_{ph}|}$, and
+    $\sum_h \log(u_h + v_h)$ is subtracted once per configuration. The
+    result is exactly 0 where $\sigma_p = 0$; its imaginary part, the phase of
+    $\psi(x')/\psi(x)$, is determined modulo $2\pi$. Also returns whether
+    every product of `COMPLEX_UNITS_PER_LOG` factors stayed within
+    $e^{\pm}$`PRODUCT_RANGE` in modulus (else the caller keeps the sum: a
+    proposal next to a zero of $\psi$).
+    """
+    positive = sigma >= 0
+    u, v = scaled_exponentials(theta)
+
+    def factor(u: Array, v: Array, up: Array, down: Array) -> Array:
+        u_part, v_part = moved_halves(u, v, up, down, positive)
+        return u_part + v_part
+
+    units_per_log = COMPLEX_UNITS_PER_LOG[jnp.dtype(theta.dtype)]
+    total, within = _log_products(sigma, (u, v), (exp_a, exp_minus_a), factor, units_per_log, PRODUCT_RANGE)
+    total = total - jnp.sum(jnp.log(u + v), axis=-1, keepdims=True)
+    moved = sigma != 0
+    return jnp.where(moved, total, 0), jnp.all(within | ~moved)
 
 
 def _rows_times(change: Array, rows: Array) -> Array:
@@ -153,23 +233,40 @@ def hidden_ratios(model: AbstractRBM, theta: Array, change: Array, rows: Array, 
     apply (`product`; `MIN_MOVES` moves at least; each change 0 or plus or
     minus one step `d`, two values per site, and `d * rows` within the bounds,
     decided once per call on the whole batch so that a conditional runs one
-    branch), else as `summed`.
+    branch), else as `summed`. Real pre-activations take `log_products`;
+    complex128 ones `complex_log_products`, and the sum after all where one
+    of its products left its range.
     """
     by_sum: Callable[[], Array] = lambda: summed(model, theta, change, rows)  # noqa: E731
     many = math.prod(change.shape[:-1]) >= MIN_MOVES
+    real = takes_products(model, theta.dtype)
     # A scan over hidden units is a loop of small kernels: products pay on CPU only.
-    if not (product and many and takes_products(model, theta.dtype) and jax.default_backend() == "cpu"):
+    if not (product and many and jax.default_backend() == "cpu"):
         return by_sum()
-    steps = change[..., 0].astype(theta.dtype)
+    if not (real or takes_complex_products(model, theta.dtype)):
+        return by_sum()
+    steps = change[..., 0]
     step = jnp.max(jnp.abs(steps), initial=0.0)
-    a = step * rows[:, 0].astype(theta.dtype)
+    a = (step * rows[:, 0]).astype(theta.dtype)
     two_valued = jnp.all((steps == 0) | (jnp.abs(steps) == step))
-    usable = unbatched_all(jax.lax.stop_gradient(two_valued & within_bounds(a)))
+    sigma = jnp.sign(jnp.real(steps)).astype(jnp.int32)
+    if real:
 
-    def by_product() -> Array:
-        # One product per group of hidden units, weighted by its coefficient.
-        sigma = jnp.sign(steps)
-        per_group = lambda t, up, down: log_products(t, sigma, up, down)  # noqa: E731
-        return weighted_groups(model.hidden_coefficients, per_group, theta, jnp.exp(a), jnp.exp(-a))
+        def by_product() -> Array:
+            # One product per group of hidden units, weighted by its coefficient.
+            per_group = lambda t, up, down: log_products(t, sigma, up, down)  # noqa: E731
+            return weighted_groups(model.hidden_coefficients, per_group, theta, jnp.exp(a), jnp.exp(-a))
 
-    return jax.lax.cond(usable, by_product, by_sum)
+        usable = unbatched_all(jax.lax.stop_gradient(two_valued & within_bounds(a)))
+        return jax.lax.cond(usable, by_product, by_sum)
+
+    # Complex: one group of coefficient 1 (`takes_complex_products`), so that a phase known
+    # modulo 2 pi changes the imaginary part of the log-ratio only.
+    real_steps = jnp.all(jnp.imag(steps) == 0)
+    usable = unbatched_all(jax.lax.stop_gradient(two_valued & real_steps & within_bounds(a)))
+
+    def by_complex_product() -> Array:
+        total, within = complex_log_products(theta, sigma, jnp.exp(a), jnp.exp(-a))
+        return jax.lax.cond(unbatched_all(jax.lax.stop_gradient(within)), lambda: total, by_sum)
+
+    return jax.lax.cond(usable, by_complex_product, by_sum)

@@ -22,6 +22,11 @@ UNITS_PER_LOG = {jnp.dtype(jnp.float64): 64, jnp.dtype(jnp.float32): 8}
 factors that multiply before a logarithm is taken (`_ratios`)."""
 
 
+COMPLEX_UNITS_PER_LOG = {jnp.dtype(jnp.complex128): 32}
+"""The complex pre-activation dtypes of the local energies' product form, and for each the most
+factors that multiply before a logarithm is taken (`_ratios`)."""
+
+
 def takes_log_cosh(model: AbstractRBM) -> bool:
     """Whether the model's activation is [`eqx_rbm.log_cosh`][] itself."""
     return model.activation is log_cosh
@@ -35,6 +40,22 @@ def takes_products(model: AbstractRBM, dtype: Any) -> bool:
     """
     return (
         takes_log_cosh(model) and model.encoding.features_per_site == 1 and jnp.dtype(dtype) in UNITS_PER_LOG
+    )
+
+
+def takes_complex_products(model: AbstractRBM, dtype: Any) -> bool:
+    """Whether the complex product form of the log-ratios can stand for the model's activations.
+
+    As `takes_products`, for complex pre-activations, and one group of hidden
+    units with coefficient 1: the product form knows the phase modulo
+    $2\\pi$ only, which a coefficient other than 1 would carry into the
+    modulus or the phase.
+    """
+    return (
+        takes_log_cosh(model)
+        and model.encoding.features_per_site == 1
+        and model.hidden_coefficients == ONE_GROUP
+        and jnp.dtype(dtype) in COMPLEX_UNITS_PER_LOG
     )
 
 
