@@ -170,7 +170,7 @@ class RBMModPhase(AbstractRBM, strict=True):
     @property
     def n_visible(self) -> int:
         """Number of visible units, the same as `n_sites`."""
-        return self.kernel.shape[1]
+        return self.n_sites
 
     def dense(self) -> Dense:
         """The dense view: kernel `(n_visible, 2 * n_hidden)`, the modulus units first."""
