@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -125,6 +126,23 @@ def _stacked(tree, name):
     return np.stack([np.asarray(layers[layer][name]) for layer in ("Dense_0", "Dense_1")], axis=1)
 
 
+@eqx.filter_jit
+def _closed_form(model, x, v):
+    """The log-derivatives and every product of both Jacobians in one compiled program (eagerly,
+    each operation would compile on its own)."""
+    products = {}
+    for centred in (False, True):
+        jac = eqx_rbm.jacobian(model, x, centred=centred)
+        products[centred] = (
+            jac.flat(),
+            jac.kernel(),
+            jac.kernel(conjugate=False),
+            jac.rmatvec(v),
+            jac.matvec(model),
+        )
+    return eqx_rbm.log_derivatives(model, x), products
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
 def test_closed_form_derivatives_match_autodiff_of_netket(dtype):
     model, reference, variables = _pair(dtype, init=random_params_init(0.5), seed=2)
@@ -134,7 +152,8 @@ def test_closed_form_derivatives_match_autodiff_of_netket(dtype):
         lambda v, s: _netket_jacobian(reference, v, s, holomorphic=dtype == jnp.complex128)
     )
     expected = netket_jacobian(variables, x)
-    rows = eqx_rbm.log_derivatives(model, x)
+    v = np.random.default_rng(4).normal(size=11) + 1j * np.random.default_rng(5).normal(size=11)
+    rows, products = _closed_form(model, x, jnp.asarray(v))
     assert rows.kernel.dtype == jnp.complex128 and rows.kernel.shape == (11, 2, N, ALPHA * N)
     np.testing.assert_allclose(rows.kernel, _stacked(expected, "kernel"), rtol=1e-13, atol=1e-14)
     np.testing.assert_allclose(rows.hidden_bias, _stacked(expected, "bias"), rtol=1e-13, atol=1e-14)
@@ -142,13 +161,11 @@ def test_closed_form_derivatives_match_autodiff_of_netket(dtype):
 
     flat = np.concatenate([_stacked(expected, name).reshape(11, -1) for name in ("kernel", "bias")], -1)
     for centred in (False, True):
-        jac = eqx_rbm.jacobian(model, x, centred=centred)
+        jac_flat, kernel, kernel_plain, pullback, matvec = products[centred]
         o = flat - flat.mean(axis=0) if centred else flat
-        np.testing.assert_allclose(jac.flat(), o, rtol=1e-12, atol=1e-13)
-        np.testing.assert_allclose(jac.kernel(), o @ o.conj().T, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(jac.kernel(conjugate=False), o @ o.T, rtol=1e-12, atol=1e-12)
-        v = np.random.default_rng(4).normal(size=11) + 1j * np.random.default_rng(5).normal(size=11)
-        pullback = jac.rmatvec(jnp.asarray(v))
+        np.testing.assert_allclose(jac_flat, o, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(kernel, o @ o.conj().T, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(kernel_plain, o @ o.T, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(
             np.concatenate([np.ravel(pullback.kernel), np.ravel(pullback.hidden_bias)]),
             o.conj().T @ v,
@@ -156,7 +173,7 @@ def test_closed_form_derivatives_match_autodiff_of_netket(dtype):
             atol=1e-12,
         )
         np.testing.assert_allclose(
-            jac.matvec(model),
+            matvec,
             o @ np.concatenate([np.ravel(model.kernel), np.ravel(model.hidden_bias)]),
             rtol=1e-12,
             atol=1e-12,
