@@ -14,7 +14,8 @@ import eqx_rbm
 from eqx_rbm.sampling import _ratios
 from eqx_rbm.sampling._log_ratios import _exchange_log_ratios, _site_log_ratios
 
-N_SITES, BATCH = 16, 256  # BATCH * N_SITES moves: above MIN_STEP_SIZE, so products run
+N_SITES, BATCH = 16, 128  # BATCH * N_SITES moves: MIN_MOVES at least, so products run
+assert BATCH * N_SITES >= _ratios.MIN_MOVES
 PAIRS = np.array(
     [(i, (i + 1) % N_SITES) for i in range(N_SITES)] + [(i, (i + 4) % N_SITES) for i in range(8)]
 )
@@ -156,7 +157,17 @@ def test_more_than_two_values_keep_the_sum_bit_for_bit():
 @pytest.mark.parametrize("kind", ["complex", "multival", "small batch"])
 def test_not_applied_elsewhere(kind):
     if kind == "multival":
-        model = eqx_rbm.RBMMultiVal(N_SITES, 2, local_states=(0, 1), alpha=1, key=jax.random.key(6))
+        init = normal_init(0.15)
+        model = eqx_rbm.RBMMultiVal(
+            N_SITES,
+            2,
+            local_states=(0, 1),
+            alpha=1,
+            kernel_init=init,
+            hidden_bias_init=init,
+            visible_bias_init=init,
+            key=jax.random.key(6),
+        )
         x = (_spins(6) > 0).astype(jnp.float64)
     else:
         model = _rbm(0.15, jnp.complex128 if kind == "complex" else jnp.float64)
