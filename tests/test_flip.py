@@ -57,8 +57,14 @@ def _both(model, states, pairs, key):
 PAIRS = jnp.asarray([(i, (i + 1) % N_SITES) for i in range(N_SITES)] + [(0, 5)], jnp.int32)
 
 
-@pytest.mark.parametrize("pairs", [None, PAIRS], ids=["flips", "exchanges"])
-@pytest.mark.parametrize("visible", [True, False])
+# The visible bias enters the product steps once, after the move set has combined the per-site
+# rows (`_flip.rows`, `_flip.sweep`): without it, one move set covers that branch. The local states
+# are a traced array: both sets share each compiled program.
+@pytest.mark.parametrize(
+    ("pairs", "visible"),
+    [(None, True), (PAIRS, True), (None, False)],
+    ids=["flips-visible", "exchanges-visible", "flips"],
+)
 @pytest.mark.parametrize("states", [(-1.0, 1.0), (0.0, 1.0)], ids=["spins", "occupations"])
 def test_product_steps_make_the_same_decisions(pairs, visible, states):
     model = _model(0.3, visible=visible)
@@ -134,9 +140,11 @@ def test_metropolis_falls_back_past_the_bounds():
 
 
 def test_not_applied_to_other_models():
-    complex_model = eqx_rbm.RBM(4, param_dtype=jnp.complex128, key=jax.random.key(0))
-    multival = eqx_rbm.RBMMultiVal(4, 3, key=jax.random.key(0))
-    spins = eqx_rbm.RBM(4, key=jax.random.key(0))
+    # NumPy-drawn parameters: whether products apply depends on the model's type and dtype only.
+    inits = {f"{name}_init": normal_init(0.1) for name in ("kernel", "hidden_bias", "visible_bias")}
+    complex_model = eqx_rbm.RBM(4, param_dtype=jnp.complex128, key=jax.random.key(0), **inits)
+    multival = eqx_rbm.RBMMultiVal(4, 3, key=jax.random.key(0), **inits)
+    spins = eqx_rbm.RBM(4, key=jax.random.key(0), **inits)
     x = jnp.ones((2, 4))
     assert not _flip.applies(complex_model, eqx_rbm.local_state(complex_model, x), 2)
     assert not _flip.applies(multival, eqx_rbm.local_state(multival, jnp.zeros((2, 4))), 3)

@@ -83,11 +83,12 @@ def features_theta(kernel3, table, classes, bias):
 # Both tables, with and without visible bias, and blocks
 # that do not divide the 7 chains (None picks 1 chain per program for so few
 # chains). complex64 shares the complex path; it is lowered for CUDA below.
+# The real and the complex arithmetic each run with both tables and with and
+# without visible bias; float32 and float64 share the real path (the dtype sets
+# precision, not branches), as any two powers of two share the padded blocks.
 CASES = [
     pytest.param(jnp.float32, SPINS, True, 4, id="float32-spins-visible"),
-    pytest.param(jnp.float32, ONE_HOT, False, None, id="float32-onehot"),
-    pytest.param(jnp.float64, SPINS, False, 2, id="float64-spins"),
-    pytest.param(jnp.float64, ONE_HOT, True, None, id="float64-onehot-visible"),
+    pytest.param(jnp.float64, ONE_HOT, False, None, id="float64-onehot"),
     pytest.param(jnp.complex128, SPINS, True, None, id="complex128-spins-visible"),
     pytest.param(jnp.complex128, ONE_HOT, False, 4, id="complex128-onehot"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,8 +39,14 @@ def _ulp_close(actual, expected, ulps=8):
     assert np.max(np.abs(actual - expected)) <= ulps * eps * scale
 
 
-@pytest.mark.parametrize("use_hidden_bias", [True, False])
-@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+# The hidden-bias flag selects its branches (the keys drawn in `draw_parameters`, the bias added to
+# theta) the same way for every dtype, and the dtype enters the same way with and without it: both
+# flags in float64, complex parameters with the bias.
+@pytest.mark.parametrize(
+    ("dtype", "use_hidden_bias"),
+    [(jnp.float64, True), (jnp.float64, False), (jnp.complex128, True)],
+    ids=["float64-True", "float64-False", "complex128-True"],
+)
 def test_same_key_gives_netkets_variables_and_log_psi(dtype, use_hidden_bias):
     model, reference, variables = _pair(dtype, use_hidden_bias)
     ours = eqx_rbm.to_variables(model)
@@ -68,7 +75,10 @@ def test_from_variables_reads_netkets_variables_without_flax_arguments(use_hidde
     x = jnp.asarray(spins(np.random.default_rng(1), (7,), N))
     _ulp_close(loaded(x), reference.apply(variables, x))
     # An RBM's variables still load as an RBM, and a broken tree names the RBM layout's problems.
-    rbm = eqx_rbm.RBM(N, key=jax.random.key(0))
+    init = random_params_init()  # drawn with NumPy: only the layout matters here
+    rbm = eqx_rbm.RBM(
+        N, kernel_init=init, hidden_bias_init=init, visible_bias_init=init, key=jax.random.key(0)
+    )
     assert type(eqx_rbm.from_variables(eqx_rbm.to_variables(rbm))) is eqx_rbm.RBM
     with pytest.raises(eqx_rbm.VariablesError, match="params/Dense: missing"):
         eqx_rbm.from_variables({"params": {"visible_bias": jnp.zeros(N)}})
@@ -125,6 +135,23 @@ def _stacked(tree, name):
     return np.stack([np.asarray(layers[layer][name]) for layer in ("Dense_0", "Dense_1")], axis=1)
 
 
+@eqx.filter_jit
+def _closed_form(model, x, v):
+    """The log-derivatives and every product of both Jacobians in one compiled program (eagerly,
+    each operation would compile on its own)."""
+    products = {}
+    for centred in (False, True):
+        jac = eqx_rbm.jacobian(model, x, centred=centred)
+        products[centred] = (
+            jac.flat(),
+            jac.kernel(),
+            jac.kernel(conjugate=False),
+            jac.rmatvec(v),
+            jac.matvec(model),
+        )
+    return eqx_rbm.log_derivatives(model, x), products
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
 def test_closed_form_derivatives_match_autodiff_of_netket(dtype):
     model, reference, variables = _pair(dtype, init=random_params_init(0.5), seed=2)
@@ -134,7 +161,8 @@ def test_closed_form_derivatives_match_autodiff_of_netket(dtype):
         lambda v, s: _netket_jacobian(reference, v, s, holomorphic=dtype == jnp.complex128)
     )
     expected = netket_jacobian(variables, x)
-    rows = eqx_rbm.log_derivatives(model, x)
+    v = np.random.default_rng(4).normal(size=11) + 1j * np.random.default_rng(5).normal(size=11)
+    rows, products = _closed_form(model, x, jnp.asarray(v))
     assert rows.kernel.dtype == jnp.complex128 and rows.kernel.shape == (11, 2, N, ALPHA * N)
     np.testing.assert_allclose(rows.kernel, _stacked(expected, "kernel"), rtol=1e-13, atol=1e-14)
     np.testing.assert_allclose(rows.hidden_bias, _stacked(expected, "bias"), rtol=1e-13, atol=1e-14)
@@ -142,13 +170,11 @@ def test_closed_form_derivatives_match_autodiff_of_netket(dtype):
 
     flat = np.concatenate([_stacked(expected, name).reshape(11, -1) for name in ("kernel", "bias")], -1)
     for centred in (False, True):
-        jac = eqx_rbm.jacobian(model, x, centred=centred)
+        jac_flat, kernel, kernel_plain, pullback, matvec = products[centred]
         o = flat - flat.mean(axis=0) if centred else flat
-        np.testing.assert_allclose(jac.flat(), o, rtol=1e-12, atol=1e-13)
-        np.testing.assert_allclose(jac.kernel(), o @ o.conj().T, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(jac.kernel(conjugate=False), o @ o.T, rtol=1e-12, atol=1e-12)
-        v = np.random.default_rng(4).normal(size=11) + 1j * np.random.default_rng(5).normal(size=11)
-        pullback = jac.rmatvec(jnp.asarray(v))
+        np.testing.assert_allclose(jac_flat, o, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(kernel, o @ o.conj().T, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(kernel_plain, o @ o.T, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(
             np.concatenate([np.ravel(pullback.kernel), np.ravel(pullback.hidden_bias)]),
             o.conj().T @ v,
@@ -156,7 +182,7 @@ def test_closed_form_derivatives_match_autodiff_of_netket(dtype):
             atol=1e-12,
         )
         np.testing.assert_allclose(
-            jac.matvec(model),
+            matvec,
             o @ np.concatenate([np.ravel(model.kernel), np.ravel(model.hidden_bias)]),
             rtol=1e-12,
             atol=1e-12,
