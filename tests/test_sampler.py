@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,8 +51,14 @@ def _histogram(samples: np.ndarray, states: tuple, configurations: np.ndarray) -
     return counts
 
 
+@eqx.filter_jit
+def _log_psi(model, x):
+    # One compiled program: eagerly, each operation of the model compiles on its own.
+    return model(x)
+
+
 def _exact(model, configurations: np.ndarray, power: float = 2.0) -> np.ndarray:
-    log_p = power * np.real(np.asarray(model(jnp.asarray(configurations))))
+    log_p = power * np.real(np.asarray(_log_psi(model, jnp.asarray(configurations))))
     p = np.exp(log_p - log_p.max())
     return p / p.sum()
 
@@ -63,9 +70,16 @@ def _exact_draws(model, configurations: np.ndarray, seed: int) -> np.ndarray:
 
 
 def _run(model, x, key, **kwargs):
-    state = eqx_rbm.local_state(model, jnp.asarray(x))
-    run = jax.jit(lambda s, k: eqx_rbm.metropolis(model, s, k, **kwargs))
-    return run(state, key)
+    """`metropolis`'s samples, state and acceptance from chains at `x`, and the local state computed
+    afresh from the final configurations: one compiled program (eagerly, each operation of
+    `local_state` would compile on its own)."""
+
+    @jax.jit
+    def run(x, key):
+        samples, state, acceptance = eqx_rbm.metropolis(model, eqx_rbm.local_state(model, x), key, **kwargs)
+        return samples, state, acceptance, eqx_rbm.local_state(model, state.x)
+
+    return run(jnp.asarray(x), key)
 
 
 @pytest.mark.parametrize("kind", ["rbm", "complex", "multival"])
@@ -74,7 +88,7 @@ def test_single_site_chains_sample_psi_squared(kind):
     n = model.n_sites
     configurations = np.array(list(itertools.product(states, repeat=n)), dtype=np.float64)
     x0 = _exact_draws(model, configurations, seed=0)
-    samples, state, acceptance = _run(model, x0, jax.random.key(3), n_sweeps=30 * THIN)
+    samples, state, acceptance, fresh = _run(model, x0, jax.random.key(3), n_sweeps=30 * THIN)
     kept = np.asarray(samples)[5 * THIN :: THIN]
     counts = _histogram(kept, states, configurations)
     assert chi_squared_p(counts, _exact(model, configurations)) > P_VALUE
@@ -85,7 +99,6 @@ def test_single_site_chains_sample_psi_squared(kind):
     # After hundreds of steps per chain the cached state is still that of its configurations.
     assert samples.shape == (30 * THIN, N_CHAINS, n)
     assert set(np.unique(np.asarray(samples)).tolist()) <= set(states)
-    fresh = eqx_rbm.local_state(model, state.x)
     np.testing.assert_allclose(state.theta, fresh.theta, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(state.hidden_sum, fresh.hidden_sum, rtol=1e-10, atol=1e-10)
 
@@ -95,7 +108,7 @@ def test_exchange_chains_sample_psi_squared_at_fixed_magnetisation():
     ring = np.array([(i, (i + 1) % 6) for i in range(6)])
     sector = np.array([c for c in itertools.product((-1.0, 1.0), repeat=6) if sum(c) == 0])
     x0 = _exact_draws(model, sector, seed=1)
-    samples, _, _ = _run(model, x0, jax.random.key(5), n_sweeps=30 * THIN, pairs=ring)
+    samples, _, _, _ = _run(model, x0, jax.random.key(5), n_sweeps=30 * THIN, pairs=ring)
     samples = np.asarray(samples)
     assert np.all(samples.sum(-1) == 0), "exchange moves conserve the magnetisation"
     counts = _histogram(samples[5 * THIN :: THIN], (-1.0, 1.0), sector)
@@ -108,7 +121,7 @@ def test_single_site_moves_always_change_the_state():
     model = eqx_rbm.RBMMultiVal(2, 4, **_init(0.0), key=jax.random.key(7))
     # psi is constant: every proposal is accepted, and each step changes exactly one site.
     x0 = np.zeros((32, 2))
-    samples, _, acceptance = _run(model, x0, jax.random.key(8), n_sweeps=10, sweep_size=1)
+    samples, _, acceptance, _ = _run(model, x0, jax.random.key(8), n_sweeps=10, sweep_size=1)
     np.testing.assert_array_equal(acceptance, 1.0)
     changed = np.sum(np.diff(np.concatenate([x0[None], np.asarray(samples)]), axis=0) != 0, axis=-1)
     np.testing.assert_array_equal(changed, 1)

@@ -32,14 +32,15 @@ def within_ulps(ours, theirs, n_ulps=8):
     assert error <= n_ulps * eps, f"{error / eps:.1f} ulp"
 
 
+# The group reaches the model only as a permutation table (gathered the same way for translations
+# and the space group's rotations and reflections) and the biases only drop terms: each group and
+# each dtype at least once, real and complex on the square.
 @pytest.mark.parametrize(
     ("group", "dtype"),
     [
         ("chain", jnp.float64),
-        ("chain", jnp.complex128),
         ("square", jnp.float32),
         ("square", jnp.complex128),
-        ("space", jnp.float64),
         ("space", jnp.complex64),
     ],
 )
