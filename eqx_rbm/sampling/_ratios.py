@@ -81,26 +81,28 @@ def moved_halves(p: Array, q: Array, up: Array, down: Array, positive: Array) ->
 
 
 def _log_products(
+    p: Array,
+    q: Array,
     sigma: Array,
-    per_unit: tuple[Array, ...],
-    per_move: tuple[Array, ...],
-    factor: Callable[..., Array],
+    exp_a: Array,
+    exp_minus_a: Array,
     units_per_log: int,
     bound: float | None = None,
 ) -> tuple[Array, Array]:
-    """$\\sum_h \\log$ `factor(*per_unit[..., h], *per_move[:, h])`, a logarithm per `units_per_log` units.
+    """$\\sum_h \\log(p_h e^{\\sigma_p a_{ph}} + q_h e^{-\\sigma_p a_{ph}})$ in chunks of `units_per_log`.
 
-    `per_unit` arrays have shape `(*batch, n_hidden)`, `per_move` arrays
-    `(n_moves, n_hidden)`, `sigma` `(*batch, n_moves)`. The products run as a
-    scan over hidden units, each step element-wise multiply-adds over
+    `p` and `q` have shape `(*batch, n_hidden)`, `sigma` `(*batch, n_moves)`
+    in $\\{-1, 0, 1\\}$ (`-1` exchanges the roles of `p` and `q`), `exp_a` and
+    `exp_minus_a` `(n_moves, n_hidden)`. The products run as a scan over
+    hidden units, each step element-wise multiply-adds over
     `(*batch, n_moves)` of one hidden unit or a few (`STEP_SIZE`): XLA's CPU
     backend vectorises that well, unlike a multiplicative reduction along the
     hidden axis. Returns the sum and, with `bound`, whether the modulus of
     every product of `units_per_log` factors lay within $e^{\\pm\\text{bound}}$
-    (else true).
+    (else true). Moves with `sigma = 0` are the caller's to set.
     """
-    theta = per_unit[0]
-    n_hidden = theta.shape[-1]
+    positive = sigma >= 0
+    n_hidden = p.shape[-1]
     chunk = chunk_size(n_hidden, units_per_log)
     per_step = 1  # hidden units per step: a power of two dividing the chunk
     while chunk % (2 * per_step) == 0 and 2 * per_step * math.prod(sigma.shape) <= STEP_SIZE:
@@ -110,26 +112,26 @@ def _log_products(
     def by_unit(values: Array) -> Array:  # (*batch, n_hidden) -> (chunks, steps, per_step, *batch, 1)
         return jnp.moveaxis(values, -1, 0).reshape(*shape, *values.shape[:-1])[..., None]
 
-    units = tuple(by_unit(u) for u in per_unit)
-    moves = tuple(m.T.reshape(*shape, *(1,) * (theta.ndim - 1), -1) for m in per_move)
-    n_unit = len(units)
+    by_move = (r.T.reshape(*shape, *(1,) * (p.ndim - 1), -1) for r in (exp_a, exp_minus_a))
 
-    def step(product: Array, values: tuple[Array, ...]) -> tuple[Array, None]:
+    def step(product: Array, units: tuple[Array, ...]) -> tuple[Array, None]:
+        p, q, up, down = units
         for j in range(per_step):
-            product = product * factor(*(v[j] for v in values[:n_unit]), *(v[j] for v in values[n_unit:]))
+            p_part, q_part = moved_halves(p[j], q[j], up[j], down[j], positive)
+            product = product * (p_part + q_part)
         return product, None
 
-    def chunk_log(carry: tuple[Array, Array], values: tuple[Array, ...]) -> tuple[tuple[Array, Array], None]:
+    def chunk_log(carry: tuple[Array, Array], units: tuple[Array, ...]) -> tuple[tuple[Array, Array], None]:
         total, within = carry
-        product, _ = jax.lax.scan(step, jnp.ones(sigma.shape, theta.dtype), values)
+        product, _ = jax.lax.scan(step, jnp.ones(sigma.shape, p.dtype), units)
         if bound is not None:
             # max(|Re|, |Im|) lies within a factor sqrt(2) of the modulus, without a square root.
             size = jnp.maximum(jnp.abs(product.real), jnp.abs(product.imag))
             within = within & (size >= math.exp(-bound)) & (size <= math.exp(bound))
         return (total + jnp.log(product), within), None
 
-    start = (jnp.zeros(sigma.shape, theta.dtype), jnp.ones(sigma.shape, bool))
-    (total, within), _ = jax.lax.scan(chunk_log, start, (*units, *moves))
+    start = (jnp.zeros(sigma.shape, p.dtype), jnp.ones(sigma.shape, bool))
+    (total, within), _ = jax.lax.scan(chunk_log, start, (by_unit(p), by_unit(q), *by_move))
     return total, within
 
 
@@ -139,15 +141,8 @@ def log_products(theta: Array, sigma: Array, exp_a: Array, exp_minus_a: Array) -
     `theta` of shape `(*batch, n_hidden)`, real, `sigma` `(*batch, n_moves)` in
     $\{-1, 0, 1\}$, `exp_a` and `exp_minus_a` `(n_moves, n_hidden)`.
     """
-    # sigma = -1 exchanges the roles of p and q; a move that changes nothing is set to 0 below.
-    positive = sigma >= 0
-
-    def factor(p: Array, q: Array, up: Array, down: Array) -> Array:
-        p_part, q_part = moved_halves(p, q, up, down, positive)
-        return p_part + q_part
-
-    units_per_log = UNITS_PER_LOG[jnp.dtype(theta.dtype)]
-    total, _ = _log_products(sigma, halves(theta), (exp_a, exp_minus_a), factor, units_per_log)
+    p, q = halves(theta)
+    total, _ = _log_products(p, q, sigma, exp_a, exp_minus_a, UNITS_PER_LOG[jnp.dtype(theta.dtype)])
     return jnp.where(sigma == 0, 0, total)
 
 
@@ -177,15 +172,9 @@ def complex_log_products(theta: Array, sigma: Array, exp_a: Array, exp_minus_a: 
     $e^{\pm}$`PRODUCT_RANGE` in modulus (else the caller keeps the sum: a
     proposal next to a zero of $\psi$).
     """
-    positive = sigma >= 0
     u, v = scaled_exponentials(theta)
-
-    def factor(u: Array, v: Array, up: Array, down: Array) -> Array:
-        u_part, v_part = moved_halves(u, v, up, down, positive)
-        return u_part + v_part
-
     units_per_log = COMPLEX_UNITS_PER_LOG[jnp.dtype(theta.dtype)]
-    total, within = _log_products(sigma, (u, v), (exp_a, exp_minus_a), factor, units_per_log, PRODUCT_RANGE)
+    total, within = _log_products(u, v, sigma, exp_a, exp_minus_a, units_per_log, PRODUCT_RANGE)
     total = total - jnp.sum(jnp.log(u + v), axis=-1, keepdims=True)
     moved = sigma != 0
     return jnp.where(moved, total, 0), jnp.all(within | ~moved)

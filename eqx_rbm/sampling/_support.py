@@ -32,15 +32,19 @@ def takes_log_cosh(model: AbstractRBM) -> bool:
     return model.activation is log_cosh
 
 
+def _two_valued_log_cosh(model: AbstractRBM) -> bool:
+    """`log_cosh` and one feature per site, so that a two-valued move changes the pre-activations
+    by a fixed row: what both product forms rest on."""
+    return takes_log_cosh(model) and model.encoding.features_per_site == 1
+
+
 def takes_products(model: AbstractRBM, dtype: Any) -> bool:
     """Whether the product form can stand for the model's activations (the moves and bounds aside).
 
     `log_cosh`, real pre-activations, and an encoding with one feature per
     site, so that a two-valued move changes the pre-activations by a fixed row.
     """
-    return (
-        takes_log_cosh(model) and model.encoding.features_per_site == 1 and jnp.dtype(dtype) in UNITS_PER_LOG
-    )
+    return _two_valued_log_cosh(model) and jnp.dtype(dtype) in UNITS_PER_LOG
 
 
 def takes_complex_products(model: AbstractRBM, dtype: Any) -> bool:
@@ -52,8 +56,7 @@ def takes_complex_products(model: AbstractRBM, dtype: Any) -> bool:
     modulus or the phase.
     """
     return (
-        takes_log_cosh(model)
-        and model.encoding.features_per_site == 1
+        _two_valued_log_cosh(model)
         and model.hidden_coefficients == ONE_GROUP
         and jnp.dtype(dtype) in COMPLEX_UNITS_PER_LOG
     )
