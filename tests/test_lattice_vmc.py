@@ -373,10 +373,9 @@ def test_init_from_unrolls_a_symmetric_run(example, tmp_path: Path) -> None:
     run = example.main([*started, "--iterations", "2"])
     assert isinstance(run.model, eqx_rbm.RBM) and np.all(np.isfinite(run.energies))
     # A resume needs its own checkpoint only, not the file it started from.
-    path.rename(tmp_path / "moved.npz")
+    path = path.rename(tmp_path / "moved.npz")
     resumed = example.main([*started, "--iterations", "3", "--resume"])
     assert len(resumed.energies) == 3 and resumed.energies[:2] == run.energies
-    path = tmp_path / "moved.npz"
     # Only a symmetric run of the same system and alpha is accepted, and the message says which differs.
     dense_path = tmp_path / "dense.npz"
     example.main([*RUN, "--iterations", "1", "--checkpoint", str(dense_path)])
