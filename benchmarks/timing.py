@@ -1,6 +1,7 @@
 """The alternating timer, and what a candidate function is. Every round calls every candidate once,
 in a rotating order: alternating within one process puts the candidates under the same machine load,
-which on a shared machine matters far more than the number of rounds."""
+which on a shared machine matters far more than the number of rounds. Each call starts on a settled
+process (`settle`)."""
 
 import statistics
 import time
@@ -37,6 +38,22 @@ def measures(title: str, **about: Any) -> Callable[[Callable[..., dict[str, Any]
     return lambda fn: Measure(fn, title, **about)
 
 
+def settle(window: float = 12e-3, max_wait: float = 2.0) -> None:
+    """Wait until this process's threads are idle: less than half a core busy over `window` seconds
+    (a few of the CPU clock's ticks, 4 ms here).
+
+    A program that touched gigabytes (NetKet's `vmap(grad)` of an RBMSymm: 2.6 GB) returns its
+    results before its buffers are released; the release then runs on another thread for a few
+    hundred milliseconds, and made the candidate timed next up to six times slower.
+    """
+    deadline = time.perf_counter() + max_wait
+    while time.perf_counter() < deadline:
+        busy = time.process_time()  # every thread of the process
+        time.sleep(window)
+        if time.process_time() - busy < window / 2:
+            return
+
+
 def time_alternating(
     candidates: dict[str, Candidate], min_rounds: int, budget_s: float, max_rounds: int = 400
 ):
@@ -44,6 +61,7 @@ def time_alternating(
     repeats = {}
     for name, c in candidates.items():
         c()  # compiles
+        settle()
         start = time.perf_counter()
         c()  # NetKet's drivers compile again on their second call
         # Calls per sample, so that microsecond calls stay above the clock's resolution.
@@ -53,6 +71,7 @@ def time_alternating(
     while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - start < budget_s):
         for name in names[rounds % len(names) :] + names[: rounds % len(names)]:
             c, n = candidates[name], repeats[name]
+            settle()
             t0 = time.perf_counter()
             for _ in range(n):
                 c()
