@@ -38,9 +38,9 @@ def measures(title: str, **about: Any) -> Callable[[Callable[..., dict[str, Any]
     return lambda fn: Measure(fn, title, **about)
 
 
-def settle(window: float = 12e-3, max_wait: float = 2.0) -> None:
-    """Wait until this process's threads are idle: less than half a core busy over `window` seconds
-    (a few of the CPU clock's ticks, 4 ms here).
+def settle(window: float = 16e-3, max_wait: float = 2.0) -> None:
+    """Wait until this process's threads are idle: less than a quarter of a core busy over `window`
+    seconds (four ticks of the kernel's CPU-time clock here, which counts in steps of 4 ms).
 
     A program that touched gigabytes (NetKet's `vmap(grad)` of an RBMSymm: 2.6 GB) returns its
     results before its buffers are released; the release then runs on another thread for a few
@@ -50,7 +50,7 @@ def settle(window: float = 12e-3, max_wait: float = 2.0) -> None:
     while time.perf_counter() < deadline:
         busy = time.process_time()  # every thread of the process
         time.sleep(window)
-        if time.process_time() - busy < window / 2:
+        if time.process_time() - busy < window / 4:
             return
 
 
