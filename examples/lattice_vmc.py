@@ -27,7 +27,7 @@ the same command with `--resume` continues the run bit for bit, as if it had nev
 
 Reproduction commands of the "Research scale" issue (results, times and hardware: docs/examples.md).
 Carleo and Troyer's networks are translation-symmetric, as `--symmetric` is here; each command ran on
-one core of a 2-core AMD EPYC.
+one core of a 2-core AMD EPYC, the 10x10 alpha=16 one on both.
 
     # TFIM chain L=80, h=1: relative error <= 1e-4 against free fermions, -1.273321360724 per site
     python examples/lattice_vmc.py --model ising --length 80 --field 1 --symmetric --alpha 2 \\
@@ -38,10 +38,11 @@ one core of a 2-core AMD EPYC.
         --iterations 1000 --schedule-steps 800 --lr-final 0.01 --final-samples 131072 \\
         --checkpoint runs/heisenberg_chain80_symm4.npz
     # Heisenberg 10x10, translation-symmetric RBM, alpha=16: <= 9.7e-4 (quantax's) against QMC,
-    # -0.671549(4), in 30 minutes
+    # -0.671549(4), in 30 minutes; 4096 samples per iteration from iteration 300
     python examples/lattice_vmc.py --model heisenberg --lattice square --length 10 --marshall \\
-        --symmetric --alpha 16 --init-std 0.01 --lr 0.03 --iterations 1450 --schedule-steps 1200 \\
-        --lr-final 0.005 --final-samples 65536 --checkpoint runs/heisenberg_square10_symm16.npz
+        --symmetric --alpha 16 --init-std 0.01 --lr 0.03 --lr-final 0.005 --samples 1024 \\
+        --late-samples 4096 --late-from 300 --iterations 856 --schedule-steps 1100 \\
+        --final-samples 65536 --checkpoint runs/heisenberg_square10_symm16.npz
     # the same with the dense RBM, alpha=1 (varbench's dense RBM alpha=1: relative error 1.06e-2);
     # its 10,200 parameters need more samples per iteration than the symmetric network's 1617
     python examples/lattice_vmc.py --model heisenberg --lattice square --length 10 --marshall \\
