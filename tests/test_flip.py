@@ -90,25 +90,37 @@ def test_float32_decisions_agree():
 
 
 def test_bounds():
-    """Rows past the bound are refused, so that metropolis keeps the sum of activations."""
+    """Rows whose largest entries sum past the budget of a product are refused, so that metropolis
+    keeps the sum of activations; a few large entries are not."""
     dtype = jnp.float64
     states = jnp.asarray([-1.0, 1.0])
-    small, large = _model(0.1), _model(0.1)
-    small = eqx_rbm.RBM.from_arrays(small.kernel.at[0, 0].set(4.4), small.hidden_bias, small.visible_bias)
-    large = eqx_rbm.RBM.from_arrays(large.kernel.at[0, 0].set(4.6), large.hidden_bias, large.visible_bias)
-    # |a| = 2 * 4.4 = 8.8 is within 9, 2 * 4.6 = 9.2 is not
-    assert bool(_flip.within_bounds(_flip.rows(small, small.dense(), states, SiteMoves(), dtype)))
-    assert not bool(_flip.within_bounds(_flip.rows(large, large.dense(), states, SiteMoves(), dtype)))
+    model = _model(0.1)
+
+    def within(row_zero: float, entries=slice(None)) -> bool:
+        kernel = model.kernel.at[0, entries].set(row_zero)
+        changed = eqx_rbm.RBM.from_arrays(kernel, model.hidden_bias, model.visible_bias)
+        return bool(_flip.within_bounds(_flip.rows(changed, changed.dense(), states, SiteMoves(), dtype)))
+
+    # 30 hidden units, at most 64 factors per logarithm: a row's 30 entries |a| = 2 |w| may sum to
+    # 64 * 9 = 576. 2 * 9.5 * 30 = 570 is within, 2 * 9.7 * 30 = 582 is not.
+    assert within(9.5)
+    assert not within(9.7)
+    # Three entries of |a| = 80, far past the mean of 9, sum with the rest to about 245.
+    assert within(40.0, slice(0, 3))
+    assert not within(300.0, slice(0, 1))  # one factor alone may reach e^600
 
 
 @pytest.mark.parametrize("pairs", [None, PAIRS], ids=["flips", "exchanges"])
 def test_large_rows_make_the_same_decisions(pairs):
-    """Entries of up to 8 and row sums of thousands: the product neither overflows nor loses digits."""
+    """Row sums of thousands, and entries past 9 (as trained filters grow): the product neither
+    overflows nor loses digits."""
     model = _model(1.0)
     kernel = jnp.clip(jnp.tile(model.kernel, (1, 40)), -2.0, 2.0)  # 1200 hidden units
+    kernel = kernel.at[:, ::100].multiply(3.0)  # 12 entries per row up to 6: |a| up to 12 or 24
     model = eqx_rbm.RBM.from_arrays(kernel, jnp.tile(model.hidden_bias, 40), model.visible_bias)
     table, (state_s, accepted_s), (state_p, accepted_p) = _both(model, (-1.0, 1.0), pairs, jax.random.key(5))
     assert bool(_flip.within_bounds(table))
+    assert float(jnp.max(jnp.abs(table.a))) > 11
     assert float(jnp.max(jnp.sum(jnp.abs(table.a), axis=-1))) > 1000
     np.testing.assert_array_equal(state_p.x, state_s.x)
     np.testing.assert_array_equal(accepted_p, accepted_s)
@@ -120,7 +132,7 @@ def test_large_rows_make_the_same_decisions(pairs):
 def test_metropolis_falls_back_past_the_bounds():
     """Past the bounds metropolis gives exactly what the sum of activations gives."""
     model = _model(0.1)
-    model = eqx_rbm.RBM.from_arrays(model.kernel.at[:, 0].set(5.0), model.hidden_bias, model.visible_bias)
+    model = eqx_rbm.RBM.from_arrays(model.kernel.at[0, :].set(10.0), model.hidden_bias, model.visible_bias)
     states = jnp.asarray([-1.0, 1.0])
     assert not bool(_flip.within_bounds(_flip.rows(model, model.dense(), states, SiteMoves(), jnp.float64)))
     state = _start(model, (-1.0, 1.0), None)

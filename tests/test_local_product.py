@@ -136,18 +136,21 @@ def test_float32_products_match_sums():
 
 
 def test_large_rows_match_sums_to_a_few_ulp():
-    """Rows with entries of up to 8.8 and row sums past 600: one exact form, no overflow."""
+    """Rows with entries past 9 (as trained filters grow) and row sums past 600: one exact form, no
+    overflow."""
     model = _rbm(1.5)
     kernel = jnp.clip(jnp.tile(model.kernel, (1, 8)), -2.2, 2.2)  # 384 hidden units
+    kernel = kernel.at[:, ::64].multiply(3.0)  # 6 entries per row up to 6.6
     model = eqx_rbm.RBM.from_arrays(kernel, jnp.tile(model.hidden_bias, 8), model.visible_bias)
     x = _spins(7)
     rows = 2 * (kernel[PAIRS[:, 0]] - kernel[PAIRS[:, 1]])
-    assert float(jnp.max(jnp.abs(rows))) > 6 and float(jnp.max(jnp.sum(jnp.abs(rows), axis=-1))) > 600
+    assert float(jnp.max(jnp.abs(rows))) > 12 and float(jnp.max(jnp.sum(jnp.abs(rows), axis=-1))) > 600
     _exchange_products(model, x, atol_sums=1e-11, atol_full=1e-9)
 
 
 def test_past_the_bounds_the_sum_is_kept_bit_for_bit():
-    model, x = _rbm(2.0), _spins(4)
+    # 48 hidden units whose |a| average about 18: rows past 64 * 9 = 576.
+    model, x = _rbm(8.0), _spins(4)
     assert not _in_bounds(model, PAIRS)
     products, sums = _both(model, x)
     np.testing.assert_array_equal(products, sums)
@@ -235,13 +238,16 @@ def test_complex_symmetric_model_products_match_sums():
 
 
 def test_complex_large_rows_and_pre_activations_match_sums():
-    """Rows of modulus up to 8.8 and pre-activations far into both half-planes: no overflow, a few ulp."""
+    """Rows of modulus up to 17.6 and pre-activations far into both half-planes: no overflow, a few
+    ulp."""
     model = _rbm(1.2, jnp.complex128)
-    kernel = model.kernel * (4.4 / jnp.max(jnp.abs(model.kernel)))  # |2 W| up to 8.8
+    kernel = model.kernel * (4.4 / jnp.max(jnp.abs(model.kernel)))  # |2 W| up to 8.8 ...
+    kernel = kernel.at[:, 0].multiply(2.0)  # ... and to 17.6 in one hidden unit
     model = eqx_rbm.RBM.from_arrays(kernel, 10 * model.hidden_bias, model.visible_bias)
     x = _spins(7)
     theta = eqx_rbm.local_state(model, x).theta
-    assert float(jnp.max(jnp.abs(theta.real))) > 20 and float(jnp.max(2 * jnp.abs(kernel))) > 8
+    assert float(jnp.max(jnp.abs(theta.real))) > 20 and float(jnp.max(2 * jnp.abs(kernel))) > 9
+    assert _in_bounds(model)
     products, sums = _both(model, x, -x)
     assert not np.array_equal(products, sums)
     # The ratios themselves reach e^(+-50): compared relative to their size.
