@@ -72,8 +72,8 @@ def within_bounds(a: Array) -> Bool[Array, ""]:
     # Any k factors, wherever their hidden units lie, sum to at most the k largest, which sum to at
     # most k t + sum_h max(|a_h| - t, 0) for every t (equal at the k-th largest). Nine t instead of a
     # sort, which XLA's CPU backend runs far slower than these passes. t = MEAN_ROW_ENTRY alone
-    # accepts exactly the rows whose entries are all within it; t = 0 gives the row's sum, exact
-    # where a row has at most k entries.
+    # accepts every row whose entries are all within it (the earlier test); t = 0 gives the row's
+    # sum, exact where a row has at most k entries.
     n = min(k, size.shape[-1])
     ts = [MEAN_ROW_ENTRY * j / 8 for j in range(9)]
     sums = [n * t + jnp.sum(jnp.maximum(size - t, 0), axis=-1) for t in ts]
