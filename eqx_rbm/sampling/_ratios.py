@@ -63,9 +63,10 @@ activations is faster. Under `vmap` a call sees one configuration, and keeps the
 
 
 def within_bounds(a: Array) -> Bool[Array, ""]:
-    """Whether the rows `a`, shape `(n_moves, n_hidden)`, are within the product's bound: in every
-    row the `k` largest |a_h| sum to at most `k * MEAN_ROW_ENTRY`, `k` the factors per logarithm of
-    the dtype of `a` (complex rows: of the complex product form)."""
+    """Whether the rows `a`, shape `(n_moves, n_hidden)`, are within the product's bound: true only
+    where, in every row, the `k` largest |a_h| sum to at most `k * MEAN_ROW_ENTRY`, `k` the factors
+    per logarithm of the dtype of `a` (complex rows: of the complex product form). The test is an
+    upper bound on that sum, so a row just within it may be refused, never one past it accepted."""
     complex_rows = jnp.issubdtype(a.dtype, jnp.complexfloating)
     k = (COMPLEX_UNITS_PER_LOG if complex_rows else UNITS_PER_LOG)[jnp.dtype(a.dtype)]
     size = jnp.abs(a)  # for complex rows, |cosh a| and |sinh a| are at most e^|a| too

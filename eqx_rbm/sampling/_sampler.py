@@ -139,11 +139,12 @@ def metropolis(
     - `method`: `"portable"` (a `lax.scan` of local updates, any backend;
       for real parameters, `log_cosh` and two-valued sites, each step takes
       a logarithm per 64 hidden units (8 in float32) of a product of
-      factors exact to a few ulp, instead of one per hidden unit, where the
-      64 largest entries of each kernel row's change (8 in float32) are at
-      most 9 in magnitude on average), `"fused"` (experimental: one kernel per sweep with the
-      chains on chip, for GPUs and the default `log_cosh` activation; on other
-      backends it runs the same kernel in Pallas' interpreter, for testing), or
+      factors exact to a few ulp, instead of one per hidden unit, where a
+      bound checked once per call shows the 64 largest entries of each
+      kernel row's change (8 in float32) at most 9 in magnitude on average),
+      `"fused"` (experimental: one kernel per sweep with the chains on chip,
+      for GPUs and the default `log_cosh` activation; on other backends it
+      runs the same kernel in Pallas' interpreter, for testing), or
       `"auto"` (the portable path on every backend: the fused kernel stays
       opt-in until a recorded GPU run shows its tests passing and its speed).
 
