@@ -49,14 +49,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 # Files whose assertions sit far above rounding: recipes and docs pages (energies within a
 # tolerance), statistical sampling tests, processes that compare one program's results with
-# themselves (sharded against one device, restored against saved), and two computations of the
-# same quantity compared to 1e-10-1e-12 relative, thousands of ulp in 64-bit (closed-form
-# derivatives against autodiff, values and gradients against NetKet's, the library's SR and the
-# twins in NetKet's drivers against NetKet's own, local updates against full evaluations). They
-# compile without LLVM's expensive optimisation passes (`jax_disable_most_optimizations`): the
-# same XLA programs and code paths, in less optimised machine code, which compiles about a third
-# faster. Every other file (parity with NetKet and mpmath to a few ulp, paths that must agree bit
-# for bit) compiles as users do: the machine code decides the last bits.
+# themselves (sharded against one device, restored against saved), two computations of the same
+# quantity compared to 1e-10-1e-12 relative, thousands of ulp in 64-bit (closed-form derivatives
+# against autodiff, values and gradients against NetKet's, the library's SR and the twins in
+# NetKet's drivers against NetKet's own, local updates against full evaluations), and the
+# accept/reject decisions of two sampler paths (equal unless a uniform draw lands within rounding
+# of a log-ratio). They compile without LLVM's expensive optimisation passes
+# (`jax_disable_most_optimizations`): the same XLA programs and code paths, in less optimised
+# machine code, which compiles about a third faster. Every other file (parity with NetKet and
+# mpmath to a few ulp, paths that must agree bit for bit) compiles as users do: the machine code
+# decides the last bits.
 FAST_COMPILE = frozenset(
     {
         "test_docs.py",
@@ -83,6 +85,9 @@ FAST_COMPILE = frozenset(
         "test_rbm_parity.py",
         "test_symm_linen_drivers.py",
         "test_netket_optional.py",
+        "test_local.py",
+        "test_sampler.py",
+        "test_x64.py",
     }
 )
 _fast: bool | None = None  # unset: the first file sets it either way (JAX_DISABLE_MOST_OPTIMIZATIONS too)
