@@ -152,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshots", type=Path, help="save a PNG of each page into this folder")
     args = parser.parse_args(argv)
     if not (args.site / "index.html").is_file():
-        print(f"check_site: {args.site} holds no built site (no index.html)", file=sys.stderr)
+        print(
+            f"check_site: build the site first (mkdocs build --strict --site-dir {args.site}): "
+            f"{args.site} holds no index.html",
+            file=sys.stderr,
+        )
         return 2
     if args.screenshots:
         args.screenshots.mkdir(parents=True, exist_ok=True)
