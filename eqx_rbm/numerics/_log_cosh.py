@@ -101,6 +101,11 @@ def _log_cosh_jvp(primals, tangents):
     return _log_cosh(x), tanh * t
 
 
+# Compiled as one program per shape and dtype when called eagerly, where its half-dozen operations
+# would each compile on their own; inside a traced function it is inlined like any nested jit.
+_log_cosh_compiled = jax.jit(_log_cosh)
+
+
 def log_cosh(x: ArrayLike) -> Inexact[Array, "*shape"]:
     r"""Element-wise $\log\cosh(x)$ for real and complex inputs.
 
@@ -152,4 +157,4 @@ def log_cosh(x: ArrayLike) -> Inexact[Array, "*shape"]:
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         x = x.astype(jnp.result_type(float))
-    return _log_cosh(x)
+    return _log_cosh_compiled(x)
