@@ -22,8 +22,8 @@ jit_log_cosh = jax.jit(log_cosh)
 jit_grad = jax.jit(jax.vmap(jax.grad(log_cosh, holomorphic=True)))
 jit_jvp = jax.jit(lambda z: jax.jvp(log_cosh, (z,), (jnp.ones_like(z),))[1])
 jit_real_grad = jax.jit(jax.vmap(jax.grad(log_cosh)))
-# The property tests below evaluate the jitted function, as models do: one compilation per
-# drawn shape instead of one per operation and shape (the eager path runs in the other tests).
+# The property tests below evaluate the jitted function, as models do (the eager path runs in the
+# other tests).
 
 
 def finite_arrays(dtype, max_value=None):
@@ -362,3 +362,14 @@ def test_vmap_and_slow_path_agree_with_the_whole_array(dtype):
     np.testing.assert_allclose(
         whole[fast_rows], np.asarray(jit_log_cosh(jnp.asarray(z[fast_rows]))), rtol=4 * np.finfo(dtype).eps
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_eager_call_compiles_one_program(dtype, caplog):
+    """Called eagerly on a new shape, log_cosh compiles one program, not one per operation."""
+    x = jnp.asarray(np.linspace(-3.0, 3.0, 3 * 41).reshape(3, 41), dtype)  # a shape no other test uses
+    with caplog.at_level("WARNING", logger="jax._src.interpreters.pxla"), jax.log_compiles():
+        out = log_cosh(x)
+    compiled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling ")]
+    assert len(compiled) == 1, compiled
+    np.testing.assert_allclose(out, jit_log_cosh(x), rtol=0, atol=0)
